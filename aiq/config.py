@@ -1,0 +1,240 @@
+"""Settings: where aiq keeps things and how it behaves.
+
+Sources, from lowest to highest precedence:
+
+1. the defaults written below;
+2. ``config.toml`` in the config directory (platformdirs' user config dir, or ``AIQ_CONFIG_DIR``),
+   or the file named by ``--config``;
+3. ``AIQ_<SECTION>_<KEY>`` environment variables (``AIQ_DATABASE_URL``, ``AIQ_SYNC_LOOKBACK_DAYS``);
+4. command-line flags (``--db``).
+
+This module is imported by every command, so it stays light: the standard library and platformdirs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiq.errors import ConfigError
+
+APP_NAME = "aiq"
+
+
+@dataclass
+class DatabaseSettings:
+    """Where the store lives. Empty ``url`` means the SQLite file in the data directory."""
+
+    url: str = ""
+
+
+@dataclass
+class ARSettings:
+    """How to reach Aesthetic Record."""
+
+    base_url: str = "https://api.aestheticrecord.com"
+    timeout_seconds: float = 30.0
+    max_retries: int = 6
+
+
+@dataclass
+class SyncSettings:
+    """How `aiq sync` plans and runs its windows."""
+
+    since_months: int = 24
+    future_days: int = 90
+    lookback_days: int = 35
+    deep_days: int = 400
+    deep_every_days: int = 7
+    window_days: int = 7
+    concurrency: int = 8
+    batch_rows: int = 5000
+
+
+@dataclass
+class DaemonSettings:
+    """The schedule the daemon keeps."""
+
+    interval_minutes: int = 30
+    jitter_seconds: int = 120
+    deep_hour: int = 3
+
+
+@dataclass
+class SentrySettings:
+    """Error reporting. Empty ``dsn`` turns Sentry off."""
+
+    dsn: str = ""
+    environment: str = "production"
+
+
+@dataclass
+class ReportSettings:
+    """How reports present figures."""
+
+    currency: str = "USD"
+
+
+@dataclass
+class Settings:
+    """Every setting aiq reads, with the directories it uses."""
+
+    config_dir: Path
+    data_dir: Path
+    config_file: Path
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    ar: ARSettings = field(default_factory=ARSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    sentry: SentrySettings = field(default_factory=SentrySettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    debug: bool = False
+
+    @property
+    def database_url(self) -> str:
+        """The database URL in force: the configured one or the default SQLite file."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.data_dir / 'aiq.db'}"
+
+    def ensure_dirs(self) -> None:
+        """Create the config and data directories, private to the user (0700)."""
+        for d in (self.config_dir, self.data_dir):
+            _private_dir(d)
+
+
+SECTIONS = ("database", "ar", "sync", "daemon", "sentry", "report")
+
+
+def default_config_dir() -> Path:
+    """The config directory: ``AIQ_CONFIG_DIR`` or platformdirs' user config dir."""
+    env = os.environ.get("AIQ_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def default_data_dir() -> Path:
+    """The data directory: ``AIQ_DATA_DIR`` or platformdirs' user data dir."""
+    env = os.environ.get("AIQ_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:  # pragma: no cover - a directory we do not own; leave it be
+        pass
+
+
+def _coerce(section: str, key: str, value: Any, kind: Any, source: str) -> Any:
+    """Turn a TOML or environment value into the field's type, or say what is wrong."""
+    try:
+        if kind in (int, "int"):
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if kind in (float, "float"):
+            return float(value)
+        if kind in (bool, "bool"):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        kind_name = {
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "str": "a string",
+        }.get(getattr(kind, "__name__", str(kind)), str(kind))
+        raise ConfigError(
+            f"{source}: {section}.{key} must be {kind_name}, got {value!r}",
+            hint="fix the value or remove it to use the default",
+        ) from None
+
+
+def _apply(target: Any, section: str, values: dict[str, Any], source: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    for key, value in values.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{source}: unknown setting {section}.{key} (known: {known})")
+        setattr(target, key, _coerce(section, key, value, fields[key].type, source))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except PermissionError:
+        raise ConfigError(
+            f"cannot read {path}: permission denied", hint="fix its permissions"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}", hint="fix or remove the file"
+        ) from None
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    database_url: str | None = None,
+    debug: bool = False,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Read the settings from defaults, the config file, the environment and flags."""
+    env = os.environ if environ is None else environ
+    config_dir = default_config_dir()
+    explicit = config_file is not None or bool(env.get("AIQ_CONFIG"))
+    path = Path(config_file or env.get("AIQ_CONFIG") or config_dir / "config.toml").expanduser()
+    if explicit and not path.exists():
+        raise ConfigError(f"config file {path} does not exist", hint="check the --config path")
+    settings = Settings(config_dir=config_dir, data_dir=default_data_dir(), config_file=path)
+
+    doc = _read_toml(path)
+    for section, values in doc.items():
+        if section not in SECTIONS or not isinstance(values, dict):
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(SECTIONS)})")
+        _apply(getattr(settings, section), section, values, str(path))
+
+    for section in SECTIONS:
+        target = getattr(settings, section)
+        prefix = f"AIQ_{section.upper()}_"
+        found = {
+            f.name: env[prefix + f.name.upper()]
+            for f in dataclasses.fields(target)
+            if prefix + f.name.upper() in env
+        }
+        _apply(target, section, found, "environment")
+
+    if database_url is not None:
+        settings.database.url = database_url
+    settings.debug = debug or _coerce(
+        "", "AIQ_DEBUG", env.get("AIQ_DEBUG", "0"), bool, "environment"
+    )
+    return settings

@@ -1,0 +1,154 @@
+"""The one exception tree of aiq.
+
+Every error aiq raises on purpose is an ``AiqError``. Each class carries the exit code the CLI
+returns for it and whether the trouble is *transient* (worth retrying later, as a scheduled sync
+would) or not. Foreign exceptions (httpx, SQLAlchemy, psycopg, OSError) are translated once, at the
+boundary of the module that knows them, with ``raise ... from exc``; nothing above ``aiq/ar`` sees
+an httpx exception and nothing above ``aiq/store`` sees a database driver's.
+
+    AiqError                      exit 1   an error; the message says what to do
+    ├── UsageError                exit 2   bad input: an option, a date, a name
+    │   └── ConfigError           exit 2   config.toml or an AIQ_* variable is unreadable or invalid
+    ├── Cancelled                 exit 3   the user declined a confirmation
+    ├── AuthRequired              exit 4   nobody is signed in, or the credentials are unusable
+    │   ├── InvalidCredentials    exit 4   AR refused the email/password (never retried)
+    │   ├── AccountLocked         exit 4   AR locked the account after failed sign-ins
+    │   ├── TwoFactorFailed       exit 4   the 2FA code was refused
+    │   ├── MasterKeyMissing      exit 4   encrypted data exists but no master key was found
+    │   ├── CredentialsCorrupt    exit 4   a ciphertext failed authentication (tampered, other key)
+    │   └── PermissionDenied      exit 4   the caller's role does not allow the operation
+    ├── Locked                    exit 5   another process holds a lock (a sync of the same org)
+    ├── StoreError                exit 1   the database cannot be used
+    │   ├── DatabaseUnreachable   exit 1   transient: the server did not answer
+    │   ├── DatabaseTooNew        exit 1   the schema is at a newer migration than this aiq
+    │   └── DataMissing           exit 1   nothing synced yet for what was asked
+    ├── UpstreamError             exit 1   AR (or the sandbox) misbehaved
+    │   ├── UpstreamUnavailable   exit 1   transient: 5xx, 429, resets, timeouts, truncated bodies
+    │   ├── UpstreamContractError exit 1   a page count that does not add up, a 422, a bad shape
+    │   └── RecordInvalid         exit 1   one record is missing a required field (skipped)
+    └── Interrupted               exit 130 Ctrl-C or SIGTERM
+
+Messages are one line, name the problem and the fix, and never contain a secret.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AiqError(Exception):
+    """Root of every error aiq raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+    transient: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class UsageError(AiqError):
+    """Bad input from the user: an option, a date, a name."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """The configuration file or an AIQ_* variable is unreadable or invalid."""
+
+
+class Cancelled(AiqError):
+    """The user declined a confirmation."""
+
+    exit_code = 3
+
+
+class AuthRequired(AiqError):
+    """Nobody is signed in to AR, or the stored credentials cannot be used."""
+
+    exit_code = 4
+
+
+class InvalidCredentials(AuthRequired):
+    """AR refused the email and password. Never retried: retries lock the account."""
+
+
+class AccountLocked(AuthRequired):
+    """AR locked the account after repeated failed sign-ins. Never retried."""
+
+
+class TwoFactorFailed(AuthRequired):
+    """AR refused the two-factor code."""
+
+
+class MasterKeyMissing(AuthRequired):
+    """Encrypted credentials exist but no master key was found where aiq looks."""
+
+
+class CredentialsCorrupt(AuthRequired):
+    """A stored ciphertext failed authentication: tampered, moved, or another key."""
+
+
+class PermissionDenied(AuthRequired):
+    """The caller's role does not allow this operation."""
+
+
+class Locked(AiqError):
+    """Another process holds the lock aiq needs (for example a sync of the same org)."""
+
+    exit_code = 5
+    transient = True
+
+
+class StoreError(AiqError):
+    """The database cannot be used."""
+
+
+class DatabaseUnreachable(StoreError):
+    """The database server did not answer."""
+
+    transient = True
+
+
+class DatabaseTooNew(StoreError):
+    """The database schema is at a newer migration than this version of aiq knows."""
+
+
+class DataMissing(StoreError):
+    """Nothing has been synced yet for what was asked."""
+
+
+class UpstreamError(AiqError):
+    """AR (or the sandbox) misbehaved."""
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Transient trouble upstream: 5xx, 429, connection resets, timeouts, truncated bodies."""
+
+    transient = True
+
+
+class UpstreamContractError(UpstreamError):
+    """AR answered something the contract does not allow (a page count that does not add up)."""
+
+
+class RecordInvalid(UpstreamError):
+    """One upstream record lacks a required field; it is skipped and the run marked partial."""
+
+    def __init__(self, stream: str, record_id: object, field: str) -> None:
+        super().__init__(f"{stream} record {record_id}: required field '{field}' is missing")
+        self.stream = stream
+        self.record_id = record_id
+        self.field = field
+
+
+class Interrupted(AiqError):
+    """The user pressed Ctrl-C or the process was asked to stop."""
+
+    exit_code = 130

@@ -1,0 +1,1 @@
+"""Rendering: tables, charts and machine-readable writers. Nothing here computes a figure."""

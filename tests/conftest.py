@@ -1,0 +1,87 @@
+"""Shared fixtures: real databases (a SQLite file, a Postgres schema) and isolated directories."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+PG_URL = os.environ.get("AIQ_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_pg_state: dict[str, str | None] = {}
+
+
+def postgres_unavailable() -> str | None:
+    """Why Postgres cannot be used for tests, or None when it can (checked once)."""
+    if "reason" not in _pg_state:
+        import psycopg
+
+        try:
+            with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+                conn.execute("select 1")
+            _pg_state["reason"] = None
+        except psycopg.Error as exc:
+            _pg_state["reason"] = f"Postgres at {PG_URL} is unavailable: {str(exc).strip()[:200]}"
+    return _pg_state["reason"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own config and data directories and no ambient aiq settings."""
+    for name in list(os.environ):
+        if name.startswith("AIQ_") and name != "AIQ_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AIQ_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("AIQ_DATA_DIR", str(tmp_path / "data"))
+    yield tmp_path
+
+
+def _pg_schema_url(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh, empty Postgres schema; the URL that uses it is returned. Dropped afterwards."""
+    reason = postgres_unavailable()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: Postgres tests must run)")
+        pytest.skip(reason)
+    import psycopg
+
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'create schema "{schema}"')
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'drop schema if exists "{schema}" cascade')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database URL: a fresh SQLite file, then a fresh Postgres schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return str(request.getfixturevalue("pg_schema"))
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[object]:
+    """A migrated store on each database."""
+    from aiq.store.db import open_store
+
+    s = open_store(db_url, migrate=False)
+    s.upgrade()
+    try:
+        yield s
+    finally:
+        s.dispose()

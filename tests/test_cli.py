@@ -1,0 +1,145 @@
+"""The CLI's global behaviour: version, help, exit codes, one-line errors, fast start."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aiq import __version__
+from tests.helpers import aiq, aiq_process
+
+HEAVY = (
+    "sqlalchemy",
+    "sqlmodel",
+    "httpx",
+    "psycopg",
+    "sentry_sdk",
+    "alembic",
+    "uvicorn",
+    "starlette",
+    "keyring",
+    "cryptography",
+)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    r = aiq(capsys, "--version")
+    assert r.code == 0
+    assert r.out.strip() == f"aiq {__version__}"
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["db", "--help"]])
+def test_start_imports_nothing_heavy(args: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from aiq.cli import run\n"
+        f"rc = run({args!r})\n"
+        "print('LOADED', ','.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = proc.stdout.rsplit("LOADED", 1)[1].strip().split(",")
+    assert not [m for m in HEAVY if m in loaded]
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    r = aiq_process("--version", env={**os.environ})
+    assert r.code == 0 and __version__ in r.out
+
+
+def test_unknown_option_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    r = aiq(capsys, "--bogus")
+    assert r.code == 2
+    assert "No such option" in r.err
+    assert "Traceback" not in r.err
+
+
+def test_db_upgrade_and_status(capsys: pytest.CaptureFixture[str], db_url: str) -> None:
+    r = aiq(capsys, "--db", db_url, "db", "status", "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["revision"] is None and doc["up_to_date"] is False
+    r = aiq(capsys, "--db", db_url, "db", "upgrade")
+    assert r.code == 0, r.err
+    assert "Creating the aiq schema" in r.err
+    r = aiq(capsys, "--db", db_url, "db", "upgrade")
+    assert "up to date" in r.err
+    r = aiq(capsys, "--db", db_url, "db", "status", "--format", "json")
+    doc = json.loads(r.out)
+    assert doc["up_to_date"] is True
+    assert doc["dialect"] in ("sqlite", "postgresql")
+    assert doc["tables"]["invoice"] == 0
+    r = aiq(capsys, "--db", db_url, "db", "status")
+    assert r.code == 0 and "up to date" in r.out and "invoice" in r.out
+
+
+def test_default_database_is_private_sqlite(
+    capsys: pytest.CaptureFixture[str], isolated_dirs: Path
+) -> None:
+    r = aiq(capsys, "db", "upgrade")
+    assert r.code == 0, r.err
+    db = isolated_dirs / "data" / "aiq.db"
+    assert db.exists() and db.stat().st_mode & 0o777 == 0o600
+    assert (isolated_dirs / "data").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "needle"),
+    [
+        ("mysql://u:hunter2@h/db", 2, "unsupported database"),
+        ("not a url", 2, "malformed database URL"),
+        ("postgresql://u:hunter2@127.0.0.1:1/db", 1, "cannot connect to the database"),
+        ("sqlite://", 2, "in-memory"),
+    ],
+)
+def test_bad_db_url_is_one_clear_line(
+    capsys: pytest.CaptureFixture[str], url: str, code: int, needle: str
+) -> None:
+    r = aiq(capsys, "--db", url, "db", "status")
+    assert r.code == code
+    assert needle in r.err
+    assert r.err.count("\n") == 1, r.err
+    assert "hunter2" not in r.err and "Traceback" not in r.err
+
+
+def test_invalid_config_file(capsys: pytest.CaptureFixture[str], isolated_dirs: Path) -> None:
+    cfg = isolated_dirs / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("[sync\n")
+    r = aiq(capsys, "db", "status")
+    assert r.code == 2 and "not valid TOML" in r.err and r.err.count("\n") == 1
+
+
+def test_unreadable_config_file(capsys: pytest.CaptureFixture[str], isolated_dirs: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root can read any file")
+    cfg = isolated_dirs / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("")
+    cfg.chmod(0)
+    r = aiq(capsys, "db", "status")
+    assert r.code == 2 and "permission denied" in r.err
+
+
+def test_database_newer_than_code(capsys: pytest.CaptureFixture[str], db_url: str) -> None:
+    from sqlalchemy import text
+
+    from aiq.store.db import open_store
+
+    s = open_store(db_url)
+    with s.begin() as conn:
+        conn.execute(text("update alembic_version set version_num = 'zz99'"))
+    s.dispose()
+    r = aiq(capsys, "--db", db_url, "db", "status")
+    assert r.code == 1
+    assert "newer than this aiq knows" in r.err and "upgrade aiq" in r.err
+
+
+def test_debug_shows_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    r = aiq(capsys, "--debug", "--db", "mysql://h/db", "db", "status")
+    assert r.code == 2
+    assert "Traceback" in r.err
