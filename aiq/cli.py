@@ -17,6 +17,7 @@ from typer.exceptions import TyperException
 
 from aiq import __version__
 from aiq.commands import db as db_commands
+from aiq.commands import sandbox as sandbox_commands
 from aiq.commands.state import AppState, get_state, set_state
 from aiq.errors import AiqError
 
@@ -30,6 +31,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(db_commands.app, name="db")
+app.add_typer(sandbox_commands.app, name="sandbox")
 
 
 def _version(value: bool) -> None:
@@ -68,7 +70,6 @@ def root(
     """Business insight for med spas from Aesthetic Record."""
     state = AppState(db_url=db, config_path=config, debug=debug, no_color=no_color)
     if debug:
-        os.environ["AIQ_DEBUG"] = "1"
         import logging
 
         logging.basicConfig(
