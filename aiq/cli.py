@@ -16,7 +16,9 @@ import typer
 from typer.exceptions import TyperException
 
 from aiq import __version__
+from aiq.commands import auth as auth_commands
 from aiq.commands import db as db_commands
+from aiq.commands import keys as keys_commands
 from aiq.commands import sandbox as sandbox_commands
 from aiq.commands.state import AppState, get_state, set_state
 from aiq.errors import AiqError
@@ -30,6 +32,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("login")(auth_commands.login)
+app.command("logout")(auth_commands.logout)
+app.command("status")(auth_commands.status)
+app.add_typer(keys_commands.app, name="keys")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(sandbox_commands.app, name="sandbox")
 
@@ -81,7 +87,10 @@ def root(
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"aiq: {message}", file=sys.stderr)
+    from aiq.vault.redact import redact
+
+    # The last line of defence: no secret aiq has read reaches the terminal in an error.
+    print(f"aiq: {redact(message)}", file=sys.stderr)
     return code
 
 
@@ -117,6 +126,10 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:
         mapped = _map_foreign(exc)
+        if mapped is None:
+            from aiq.observability import report_exception
+
+            report_exception(exc)
         if debug:
             import traceback
 

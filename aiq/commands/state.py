@@ -40,6 +40,9 @@ class AppState:
             self._settings = load_settings(
                 self.config_path, database_url=self.db_url, debug=self.debug
             )
+            from aiq.observability import setup
+
+            setup(self._settings)  # log redaction; Sentry only when a DSN is configured
         return self._settings
 
     def store(self, *, migrate: bool = True) -> Store:

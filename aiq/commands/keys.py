@@ -1,0 +1,103 @@
+"""`aiq keys`: the master key that encrypts the stored AR credentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aiq.commands.auth import KeyFileOpt, line, prepare
+from aiq.commands.options import StatusFormat, StatusFormatOpt
+
+app = typer.Typer(
+    help="Inspect and rotate the master key that encrypts the stored AR credentials.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    fmt: StatusFormatOpt = StatusFormat.table,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Show where the master key lives, the key ids on record, and whether credentials open."""
+    import dataclasses
+
+    from aiq.render.output import write_json
+    from aiq.vault.status import gather_key_status
+
+    state, settings = prepare(ctx)
+    report = gather_key_status(state.store(), settings.data_dir, key_file=key_file)
+    if fmt is StatusFormat.json:
+        write_json(dataclasses.asdict(report))
+        return
+    out = state.out()
+    key = report.master_key
+    if key.found:
+        line(out, f"Master key:  {key.source} (key {key.key_id})")
+        if key.warning:
+            line(out, f"             warning: {key.warning}")
+    elif key.problem:
+        line(out, f"Master key:  unusable: {key.problem}")
+    else:
+        line(out, "Master key:  none found. Searched:")
+        for place in key.searched:
+            line(out, f"  - {place}")
+    n = report.credentials
+    opened = f"{len(report.readable)} practice(s) open with this key"
+    if report.unreadable:
+        opened += f"; {len(report.unreadable)} do not: {', '.join(report.unreadable)}"
+    line(out, f"Credentials: {n} encrypted field{'s' if n != 1 else ''}; {opened}")
+    if report.keys:
+        line(out, "Keys on record (ids only; no key is stored in the database):")
+    for r in report.keys:
+        created = r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else "?"
+        retired = f", retired {r.retired_at:%Y-%m-%d %H:%M}" if r.retired_at else ""
+        here = ", in use here" if r.current else ""
+        line(
+            out,
+            f"  {r.key_id}  {r.status:<8} {r.source or '-':<12} created {created}{retired}; "
+            f"{r.credentials} credential field(s){here}",
+        )
+
+
+@app.command()
+def rotate(
+    ctx: typer.Context,
+    key_file: KeyFileOpt = None,
+    new_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-key-file",
+            metavar="PATH",
+            help="Write the new key to this new file (needed when the current key comes from a "
+            "systemd credential or AIQ_MASTER_KEY, which aiq cannot change).",
+        ),
+    ] = None,
+) -> None:
+    """Make a new master key, re-encrypt every credential with it, and retire the old one."""
+    from aiq.vault.rotation import rotate_master_key
+
+    state, settings = prepare(ctx)
+    done = rotate_master_key(
+        state.store(),
+        settings.data_dir,
+        key_file=key_file,
+        new_key_file=new_key_file,
+        announce=state.say,
+    )
+    n = done.reencrypted
+    state.say(
+        f"Rotated the master key: {n} credential field{'s' if n != 1 else ''} re-encrypted "
+        f"with key {done.new_key_id} in {done.where}; key {done.old_key_id} is retired."
+    )
+    if done.moved:
+        state.say(
+            f"The old key is still in {done.old_where} but nothing is encrypted with it: remove "
+            f"it, and point AIQ_MASTER_KEY_FILE (or the systemd credential) at {done.where}."
+        )
+    if done.other_keys:
+        others = ", ".join(f"{k} ({v})" for k, v in sorted(done.other_keys.items()))
+        state.say(f"Left alone: credentials sealed by keys this machine does not hold: {others}.")
