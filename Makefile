@@ -17,8 +17,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/aiq db upgrade
-	$(BIN)/aiq db status
+	$(BIN)/aiq demo
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

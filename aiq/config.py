@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,8 @@ class SyncSettings:
 
     since_months: int = 24
     future_days: int = 90
-    lookback_days: int = 35
+    lookback_days: int = 14  # appointments: status changes, late cancellations, deletions
+    invoice_lookback_days: int = 75  # invoices: refunds and voids come weeks after the sale
     deep_days: int = 400
     deep_every_days: int = 7
     window_days: int = 7
@@ -185,6 +187,12 @@ def _apply(target: Any, section: str, values: dict[str, Any], source: str) -> No
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
+            if os.fstat(fh.fileno()).st_mode & 0o077:
+                # config.toml can hold a database password or a Sentry DSN.
+                print(
+                    f"aiq: warning: {path} is readable by other users; run: chmod 600 {path}",
+                    file=sys.stderr,
+                )
             return tomllib.load(fh)
     except FileNotFoundError:
         return {}

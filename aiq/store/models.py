@@ -15,9 +15,9 @@ touched; reports read them instead of scanning years of facts.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Table
 from sqlmodel import Field, SQLModel
 
 
@@ -148,8 +148,10 @@ class Appointment(SQLModel, table=True):
     start_at: datetime = _ts()
     end_at: datetime = _ts()
     local_date: date
+    duration_minutes: int = 0
     booked_at: datetime | None = _ts(nullable=True)
     canceled_at: datetime | None = _ts(nullable=True)
+    cancel_lead_minutes: int | None = None  # start minus cancellation; under 1440 is "late"
     booked_via: str | None = Field(default=None, max_length=20)
     is_new_patient: bool = False
     updated_at: datetime | None = _ts(nullable=True)
@@ -418,3 +420,12 @@ ROLLUP_TABLES: tuple[type[SQLModel], ...] = (RollupSalesDaily, RollupAppointment
 SYNC_TABLES: tuple[type[SQLModel], ...] = (SyncWindow, SyncStreamState, SyncRun, SyncRunStream)
 
 metadata = SQLModel.metadata
+from aiq.store import vault_models  # noqa: E402, F401
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model (SQLModel does not declare ``__table__`` for type checkers)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+from aiq.store import alert_models  # noqa: E402, F401

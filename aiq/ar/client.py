@@ -1,0 +1,483 @@
+"""The HTTP client for AR's web API (the contract in docs/ar-api.md).
+
+It signs in (answering a 2FA challenge when asked), keeps the session, recognises every form of
+session expiry and signs in again once, retries transient trouble with capped exponential backoff
+and jitter, and pages through Laravel-style lists. httpx exceptions never leave this module: they
+become ``aiq.errors`` classes here.
+
+The client is safe to share between threads: windows are fetched concurrently.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from aiq import __version__
+from aiq.errors import (
+    AccountLocked,
+    AuthRequired,
+    InvalidCredentials,
+    TwoFactorFailed,
+    UpstreamContractError,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+
+log = logging.getLogger("aiq.ar")
+
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 120.0
+MAX_RELOGINS_PER_REQUEST = 2
+MAX_RELOGINS_PER_WINDOW = 20
+RELOGIN_WINDOW_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """What AR says about a successful sign-in (no secret but the session token)."""
+
+    token: str
+    expires_in: int
+    account_id: int
+    account_name: str
+    user_id: int
+    user_role: str
+
+
+@dataclass
+class ClientStats:
+    """Counters for the run log."""
+
+    requests: int = 0
+    retries: int = 0
+    logins: int = 0
+    by_path: dict[str, int] = field(default_factory=dict)
+
+
+class SessionExpired(Exception):
+    """Internal: AR answered in one of the forms that mean "sign in again"."""
+
+
+class _Transient(Exception):
+    """Internal: a failure worth retrying, with the delay the server asked for (if any)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _looks_like_login_page(response: httpx.Response) -> bool:
+    ctype = response.headers.get("content-type", "")
+    if "text/html" not in ctype:
+        return False
+    body = response.text.lower()
+    return "<form" in body and ("password" in body or "login" in body)
+
+
+class ARClient:
+    """A session with AR (or the sandbox) at ``base_url``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        email: str | None = None,
+        password: str | None = None,
+        otp: Callable[[], str] | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        max_connections: int = 16,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._email = email
+        self._password = password
+        self._otp = otp
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._token: str | None = None
+        self._login_lock = threading.Lock()
+        self._relogins: deque[float] = deque()
+        self._stats_lock = threading.Lock()
+        self.stats = ClientStats()
+        self.account: LoginResult | None = None
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"User-Agent": f"aiq/{__version__}", "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> ARClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- signing in -----------------------------------------------------------------------------
+
+    def login(self, email: str, password: str, otp: Callable[[], str] | None = None) -> LoginResult:
+        """Sign in; answer a 2FA challenge through ``otp`` when AR asks for one.
+
+        Wrong credentials (401) and lockout (423) are raised at once, never retried: retrying them
+        would lock the practice out of its own AR account.
+        """
+        self._email, self._password, self._otp = email, password, otp
+        with self._login_lock:
+            return self._login_locked()
+
+    def _login_locked(self) -> LoginResult:
+        if self._email is None or self._password is None:
+            raise AuthRequired("nobody is signed in to AR", hint="run aiq login")
+        body = self._call_login("/api/login", {"email": self._email, "password": self._password})
+        data = body.get("data") or {}
+        if data.get("requires_2fa"):
+            if self._otp is None:
+                raise TwoFactorFailed(
+                    "AR asks for a two-factor code", hint="run aiq login to enter it"
+                )
+            code = self._otp().strip()
+            body = self._call_login(
+                "/api/login/2fa", {"challenge": data.get("challenge"), "code": code}, otp=True
+            )
+            data = body.get("data") or {}
+        try:
+            account = data.get("account") or {}
+            user = data.get("user") or {}
+            result = LoginResult(
+                token=str(data["token"]),
+                expires_in=int(data.get("expires_in") or 3600),
+                account_id=int(account["id"]),
+                account_name=str(account.get("name") or f"AR account {account['id']}"),
+                user_id=int(user.get("id") or 0),
+                user_role=str(user.get("role") or ""),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise UpstreamContractError(
+                "AR's sign-in answer lacks the token or the account",
+                hint="the AR API may have changed; please report it",
+            ) from None
+        self._token = result.token
+        self.account = result
+        with self._stats_lock:
+            self.stats.logins += 1
+        return result
+
+    def _call_login(self, path: str, payload: dict[str, Any], otp: bool = False) -> dict[str, Any]:
+        def classify(response: httpx.Response) -> dict[str, Any]:
+            if response.status_code == 423:
+                raise AccountLocked(
+                    "AR has locked this account after repeated failed sign-ins",
+                    hint="unlock it in Aesthetic Record, then run aiq login",
+                )
+            if response.status_code in (401, 403, 422) or (otp and response.status_code == 400):
+                if otp:
+                    raise TwoFactorFailed(
+                        "AR refused the two-factor code", hint="run aiq login again"
+                    )
+                raise InvalidCredentials(
+                    "AR refused the email or password", hint="check them and run aiq login"
+                )
+            return self._json_body(response)
+
+        return self._with_retries("POST", path, classify, json=payload, auth=False)
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def _ensure_token(self) -> str:
+        if self._token is None:
+            with self._login_lock:
+                if self._token is None:
+                    self._login_locked()
+        assert self._token is not None
+        return self._token
+
+    def _relogin(self, stale_token: str | None) -> bool:
+        """Sign in again unless another thread already has; True if this call signed in."""
+        with self._login_lock:
+            if self._token != stale_token:
+                return False
+            now = time.monotonic()
+            while self._relogins and now - self._relogins[0] > RELOGIN_WINDOW_SECONDS:
+                self._relogins.popleft()
+            if len(self._relogins) >= MAX_RELOGINS_PER_WINDOW:
+                # A session that dies as soon as it is made is not worth more sign-ins.
+                raise AuthRequired(
+                    f"AR ended the session {len(self._relogins)} times in a minute",
+                    hint="check the account in Aesthetic Record, then run aiq login",
+                )
+            self._relogins.append(now)
+            self._token = None
+            self._login_locked()
+            return True
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One authenticated request; returns the decoded envelope.
+
+        Session expiry in any of its forms leads to one new sign-in and one retry.
+        """
+
+        def classify(response: httpx.Response) -> dict[str, Any]:
+            if response.status_code == 401 or _looks_like_login_page(response):
+                raise SessionExpired()
+            if response.status_code == 422:
+                raise UpstreamContractError(
+                    f"AR rejected the request to {path} (422): {self._message(response)}",
+                    hint="this is a bug in aiq; please report it",
+                )
+            body = self._json_body(response)
+            if body.get("error") == "Unauthenticated" or body.get("redirect") == "/login":
+                raise SessionExpired()
+            return body
+
+        own_logins = 0
+        for _ in range(6):
+            token = self._ensure_token()
+            try:
+                return self._with_retries(
+                    method, path, classify, params=params, json=json_body, token=token
+                )
+            except SessionExpired:
+                # Sign in again once for this request. When another thread already replaced the
+                # expired token, just retry with the new one: that does not count.
+                if own_logins >= MAX_RELOGINS_PER_REQUEST and self._token == token:
+                    break
+                log.info("AR session expired; signing in again")
+                if self._relogin(token):
+                    own_logins += 1
+        raise AuthRequired(
+            "AR ended the session again right after a new sign-in",
+            hint="check the account in Aesthetic Record, then run aiq login",
+        )
+
+    def _with_retries(
+        self,
+        method: str,
+        path: str,
+        classify: Callable[[httpx.Response], dict[str, Any]],
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        auth: bool = True,
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        last = "no attempt"
+        for attempt in range(self.max_retries + 1):
+            headers = {"Authorization": f"Bearer {token}"} if auth and token else None
+            try:
+                with self._stats_lock:
+                    self.stats.requests += 1
+                    self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
+                try:
+                    response = self._http.request(
+                        method, path, params=params, json=json, headers=headers
+                    )
+                except httpx.TimeoutException as exc:
+                    raise _Transient(f"timed out ({type(exc).__name__})") from None
+                except httpx.TransportError as exc:
+                    raise _Transient(f"connection failed ({type(exc).__name__})") from None
+                if response.status_code in TRANSIENT_STATUS:
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    raise _Transient(f"HTTP {response.status_code}", retry_after)
+                return classify(response)
+            except _Transient as exc:
+                last = exc.reason
+                if attempt >= self.max_retries:
+                    break
+                delay = self._backoff(attempt, exc.retry_after)
+                log.info("%s %s: %s; retrying in %.2fs", method, path, exc.reason, delay)
+                with self._stats_lock:
+                    self.stats.retries += 1
+                self._sleep(delay)
+        raise UpstreamUnavailable(
+            f"AR did not answer {method} {path} "
+            f"after {self.max_retries + 1} attempts (last: {last})",
+            hint="AR may be down or overloaded; try again later",
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER)
+        ceiling = min(self.backoff_cap, self.backoff_base * (2**attempt))
+        # "Full jitter": spreads concurrent retries so they do not hit AR in lockstep.
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def _json_body(self, response: httpx.Response) -> dict[str, Any]:
+        ctype = response.headers.get("content-type", "")
+        if "json" not in ctype and (response.status_code >= 400 or "text/html" in ctype):
+            # A proxy's HTML error page, or a page that is not an answer at all.
+            raise _Transient(f"HTTP {response.status_code} with a non-JSON body")
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            # A body cut off mid-way (truncated JSON) is transient trouble, not a contract change.
+            raise _Transient(f"invalid JSON body (HTTP {response.status_code})") from None
+        if not isinstance(body, dict):
+            raise UpstreamContractError("AR answered with JSON that is not an object")
+        if response.status_code >= 400:
+            raise UpstreamError(
+                f"AR answered HTTP {response.status_code}: {self._message(response)}"
+            )
+        return body
+
+    @staticmethod
+    def _message(response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return f"HTTP {response.status_code}"
+        msg = body.get("message") if isinstance(body, dict) else None
+        return str(msg)[:200] if msg else f"HTTP {response.status_code}"
+
+    # --- pagination -----------------------------------------------------------------------------
+
+    def paginate(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: dict[str, Any] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield each page's records of a Laravel-style list, checking that the pages add up."""
+        pager = PageNumberPaginator(path)
+        page = 1
+        while True:
+            if method == "GET":
+                body = self.request_json(
+                    method, path, params={**(params or {}), "page_number": page}
+                )
+            else:
+                body = self.request_json(
+                    method, path, json_body={**(json_body or {}), "page_number": page}
+                )
+            records = pager.accept(page, body)
+            yield records
+            if pager.done(page):
+                pager.finish()
+                return
+            page += 1
+
+
+class PageNumberPaginator:
+    """Checks Laravel-style pages (``current_page``, ``last_page``, ``per_page``, ``total``).
+
+    If the pages do not add up (a total that changes, a short page before the last, ids out of
+    order, fewer records than announced), the window fails loudly rather than keep a partial one.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.total: int | None = None
+        self.last_page: int | None = None
+        self.per_page: int | None = None
+        self.received = 0
+        self.last_id: Any = None
+
+    def _fail(self, what: str) -> UpstreamContractError:
+        return UpstreamContractError(
+            f"pages of {self.path} do not add up: {what}",
+            hint="the data changed while it was read, or AR misbehaved; "
+            "the window will be read again",
+        )
+
+    def accept(self, page: int, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Validate one page and return its records."""
+        data = body.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise UpstreamContractError(f"{self.path} answered without a page of records")
+        try:
+            total, last_page = int(data["total"]), int(data["last_page"])
+            per_page, current = int(data["per_page"]), int(data["current_page"])
+        except (KeyError, TypeError, ValueError):
+            raise self._fail("the page lacks total / last_page / per_page / current_page") from None
+        records: list[dict[str, Any]] = data["data"]
+        if current != page:
+            raise self._fail(f"asked for page {page}, got page {current}")
+        if self.total is None:
+            self.total, self.last_page, self.per_page = total, last_page, per_page
+            expected_pages = max(1, -(-total // per_page)) if per_page > 0 else 1
+            if last_page != expected_pages:
+                raise self._fail(f"total {total} at {per_page} a page is not {last_page} pages")
+        elif (total, last_page, per_page) != (self.total, self.last_page, self.per_page):
+            raise self._fail(
+                f"page {page} says total {total} / last page {last_page}, "
+                f"page 1 said {self.total} / {self.last_page}"
+            )
+        assert self.last_page is not None and self.per_page is not None
+        if page < self.last_page and len(records) != self.per_page:
+            raise self._fail(
+                f"page {page} of {self.last_page} holds {len(records)} records, not {self.per_page}"
+            )
+        for rec in records:
+            rid = rec.get("id") if isinstance(rec, dict) else None
+            if rid is None:
+                continue  # reported by the mapping as a record missing its id
+            if self.last_id is not None and rid <= self.last_id:
+                raise self._fail(f"record ids are not ascending ({self.last_id} then {rid})")
+            self.last_id = rid
+        self.received += len(records)
+        return records
+
+    def done(self, page: int) -> bool:
+        """Whether ``page`` was the last page."""
+        return self.last_page is not None and page >= self.last_page
+
+    def finish(self) -> None:
+        """Check that every announced record arrived."""
+        if self.total is not None and self.received != self.total:
+            raise self._fail(f"{self.received} records received, {self.total} announced")

@@ -1,0 +1,222 @@
+"""`aiq sync`: pull business facts from AR into the database."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from aiq.commands.options import OrgOpt, QuietOpt, StatusFormat, StatusFormatOpt
+from aiq.commands.state import AppState, get_state
+from aiq.errors import UsageError
+
+if TYPE_CHECKING:
+    from aiq.sync.engine import SyncReport
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not a date", hint="use YYYY-MM-DD") from None
+
+
+def sync(
+    ctx: typer.Context,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Re-read every window from --since, not only what changed."),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="DATE",
+            help="Read from this date (default: 24 months back on a first sync).",
+        ),
+    ] = None,
+    streams: Annotated[
+        str | None,
+        typer.Option(
+            "--streams",
+            metavar="LIST",
+            help="Comma-separated streams to sync: product_categories, clinics, users, services, "
+            "products, appointments, invoices (default: all).",
+        ),
+    ] = None,
+    lookback: Annotated[
+        int | None,
+        typer.Option(
+            "--lookback",
+            metavar="DAYS",
+            min=0,
+            help="Days re-read on every sync, for both streams "
+            "(default: 14 for appointments, 75 for invoices).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Read from AR and show what would change, writing nothing."),
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            min=0,
+            help="Wait this long for another sync of the practice to end.",
+        ),
+    ] = 0.0,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            "--today", metavar="DATE", hidden=True, help="Pretend today is DATE (testing)."
+        ),
+    ] = None,
+    org: OrgOpt = None,
+    quiet: QuietOpt = False,
+    fmt: StatusFormatOpt = StatusFormat.table,
+) -> None:
+    """Pull business facts (never patient data) from Aesthetic Record into the database."""
+    from aiq.sync.engine import SyncOptions
+
+    state = get_state(ctx)
+    options = SyncOptions(
+        full=full,
+        since=_parse_date(since, "--since"),
+        streams=tuple(s.strip() for s in streams.split(",") if s.strip()) if streams else None,
+        lookback_days=lookback,
+        dry_run=dry_run,
+        today=_parse_date(today, "--today"),
+        wait_seconds=wait,
+    )
+    if options.since and options.since > date.today():
+        raise UsageError(f"--since {options.since} is in the future", hint="give a past date")
+    report = run_sync_command(state, org, options, quiet=quiet or fmt is StatusFormat.json)
+    if fmt is StatusFormat.json:
+        from aiq.render.output import write_json
+
+        write_json(report_document(report))
+    elif not quiet:
+        render_report(state, report)
+    if report.status == "partial":
+        raise typer.Exit(1)
+
+
+def run_sync_command(
+    state: AppState, org_name: str | None, options: Any, *, quiet: bool
+) -> SyncReport:
+    """Open the store, find the org and its credentials, and run the engine with progress."""
+    from aiq.ar.client import ARClient
+    from aiq.store.orgs import resolve_org
+    from aiq.sync.engine import SyncEngine
+    from aiq.vault.credentials import load_credentials
+
+    settings = state.settings()
+    store = state.store()
+    org = resolve_org(store, org_name)
+    creds = load_credentials(store, settings, org.id, announce=None if quiet else state.say)
+    progress = None
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        from aiq.render.progress import SyncProgress
+
+        bar = SyncProgress(state.err())
+        progress = bar.update
+    client = ARClient(
+        creds.base_url,
+        email=creds.email,
+        password=creds.password,
+        timeout=settings.ar.timeout_seconds,
+        max_retries=settings.ar.max_retries,
+        max_connections=max(4, settings.sync.concurrency * 2),
+    )
+    try:
+        engine = SyncEngine(store, client, org.id, settings.sync, options, progress=progress)
+        if bar is not None:
+            with bar:
+                return engine.run()
+        return engine.run()
+    finally:
+        client.close()
+
+
+def report_document(report: SyncReport) -> dict[str, Any]:
+    """The run report as a JSON-ready document."""
+    totals = report.totals()
+    return {
+        "run_id": report.run_id,
+        "org_id": report.org_id,
+        "status": report.status,
+        "mode": report.mode,
+        "dry_run": report.dry_run,
+        "started_at": report.started_at.isoformat() + "Z",
+        "seconds": round(report.seconds, 3),
+        "requests": report.requests,
+        "rows_inserted": totals.inserted,
+        "rows_changed": totals.changed,
+        "rows_removed": totals.removed,
+        "new_upstream_fields": report.new_fields,
+        "errors": report.errors,
+        "streams": [
+            {
+                "stream": s.stream,
+                "status": s.status,
+                "windows": s.windows,
+                "requests": s.requests,
+                "rows_inserted": s.inserted,
+                "rows_changed": s.changed,
+                "rows_removed": s.removed,
+                "rows_skipped": s.skipped,
+                "error": s.error,
+            }
+            for s in report.streams
+        ],
+    }
+
+
+def render_report(state: AppState, report: SyncReport) -> None:
+    """A plain summary on stderr: one line per stream and a total."""
+    from aiq.render.output import write_table
+
+    err = state.err()
+    rows = [
+        {
+            "stream": s.stream,
+            "status": s.status,
+            "windows": s.windows,
+            "requests": s.requests,
+            "inserted": f"{s.inserted:,}",
+            "changed": f"{s.changed:,}",
+            "removed": f"{s.removed:,}",
+            "skipped": s.skipped or "",
+        }
+        for s in report.streams
+    ]
+    cols = ["stream", "status", "windows", "requests", "inserted", "changed", "removed", "skipped"]
+    if err.is_terminal:
+        write_table(err, rows, cols, numeric=cols[2:])
+    else:
+        # Plain lines for logs and cron mail: no box drawing, nothing cut to a terminal width.
+        for r in rows:
+            skipped = f", {r['skipped']} skipped" if r["skipped"] else ""
+            err.print(
+                f"{r['stream']}: {r['status']}, {r['windows']} windows, {r['requests']} requests, "
+                f"{r['inserted']} new, {r['changed']} changed, {r['removed']} removed{skipped}",
+                soft_wrap=True,
+            )
+    t = report.totals()
+    verb = "would write" if report.dry_run else "wrote"
+    err.print(
+        f"Sync {report.status} in {report.seconds:.1f}s: {report.requests} requests; {verb} "
+        f"{t.inserted:,} new, {t.changed:,} changed, {t.removed:,} removed rows."
+    )
+    for stream, names in report.new_fields.items():
+        err.print(f"AR sent new fields in {stream} (ignored): {', '.join(names)}")
+    for s in report.streams:
+        if s.error:
+            err.print(f"{s.stream}: {s.error}")

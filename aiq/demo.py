@@ -1,0 +1,111 @@
+"""`aiq demo`: the whole product on a fresh machine, with no AR account.
+
+Serves the sandbox on loopback, signs in to it through the real vault, and syncs into the
+configured database (by default the SQLite file in the data directory). Running it again is quick:
+the sign-in is replaced and the sync is incremental.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiq.sync.engine import ProgressFn, SyncEngine, SyncOptions, SyncReport
+
+if TYPE_CHECKING:
+    from aiq.config import Settings
+    from aiq.sandbox.server import RunningSandbox
+    from aiq.store.db import Store
+
+DEMO_PORT = 8765  # the port `aiq sandbox serve` uses too, so the demo org keeps working with it
+DEMO_ORG = "Glow Med Spa (sandbox)"
+DEMO_CLINICS = 3
+DEMO_YEARS = 2
+
+
+@dataclass
+class DemoResult:
+    """What the demo did."""
+
+    base_url: str
+    org_id: int
+    org_name: str
+    report: SyncReport
+    generated_seconds: float
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextmanager
+def demo_sandbox(today: dt.date | None = None) -> Iterator[RunningSandbox]:
+    """The demo practice, served on 127.0.0.1 (port 8765 when free)."""
+    from aiq.sandbox import Sandbox, SandboxConfig
+    from aiq.sandbox.server import serve_in_thread
+
+    sb = Sandbox(SandboxConfig(clinics=DEMO_CLINICS, years=DEMO_YEARS, today=today))
+    port = DEMO_PORT if _port_free(DEMO_PORT) else 0
+    with serve_in_thread(sb, port=port) as running:
+        yield running
+
+
+def run_demo(
+    store: Store,
+    settings: Settings,
+    *,
+    announce: Callable[[str], None],
+    progress: ProgressFn | None = None,
+    today: dt.date | None = None,
+) -> DemoResult:
+    """Serve the sandbox, sign in to it and sync; returns what happened."""
+    import time
+
+    from aiq.ar.client import ARClient
+    from aiq.sandbox.config import DEFAULT_EMAIL, DEFAULT_PASSWORD
+    from aiq.vault.credentials import load_credentials
+    from aiq.vault.login import sign_in
+
+    started = time.perf_counter()
+    announce(
+        f"Starting the sandbox: a fake practice of {DEMO_CLINICS} clinics, {DEMO_YEARS} years."
+    )
+    with demo_sandbox(today) as running:
+        generated = time.perf_counter() - started
+        announce(f"Sandbox ready at {running.base_url} ({generated:.1f}s). Signing in.")
+        signed = sign_in(
+            store,
+            settings,
+            email=DEFAULT_EMAIL,
+            password=DEFAULT_PASSWORD,
+            base_url=running.base_url,
+            org_name=DEMO_ORG,
+            announce=announce,
+        )
+        creds = load_credentials(store, settings, signed.org.id)
+        announce(f"Syncing {signed.org.name} into {store.display_url}.")
+        with ARClient(
+            running.base_url,
+            email=creds.email,
+            password=creds.password,
+            max_connections=max(4, settings.sync.concurrency * 2),
+        ) as client:
+            engine = SyncEngine(
+                store,
+                client,
+                signed.org.id,
+                settings.sync,
+                SyncOptions(today=running.sandbox.now.date()),
+                progress=progress,
+            )
+            report = engine.run()
+    return DemoResult(running.base_url, signed.org.id, signed.org.name, report, generated)

@@ -1,0 +1,603 @@
+"""`aiq sync`'s engine: plan windows, fetch them concurrently, write them in batches, log the run.
+
+Reference streams (categories, clinics, staff, services, products) are read whole each run.
+Appointments and invoices are read by date windows (see ``aiq.sync.plan``), fetched by a bounded
+pool of threads sharing one HTTP client, mapped through the PHI firewall in those threads, and
+written by this thread alone in batches (``aiq.sync.writer``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+
+from aiq.ar import mapping
+from aiq.ar.client import ARClient
+from aiq.config import SyncSettings
+from aiq.errors import (
+    AiqError,
+    Interrupted,
+    RecordInvalid,
+    UpstreamContractError,
+    UsageError,
+)
+from aiq.store import bulk
+from aiq.store.db import Store
+from aiq.store.locks import SyncLock
+from aiq.store.models import (
+    Category,
+    Clinic,
+    Product,
+    Service,
+    Staff,
+    SyncRun,
+    SyncRunStream,
+    SyncStreamState,
+    SyncWindow,
+    table_of,
+)
+from aiq.sync.plan import StreamPlan, Window, plan_windows
+from aiq.sync.writer import Counts, WindowResult, Writer, utcnow
+
+log = logging.getLogger("aiq.sync")
+
+REFERENCE_STREAMS: dict[str, tuple[str, Any, Callable[[int, dict[str, Any]], dict[str, Any]]]] = {
+    "product_categories": ("/api/product-categories", Category, mapping.map_category),
+    "clinics": ("/api/clinics", Clinic, mapping.map_clinic),
+    "users": ("/api/users", Staff, mapping.map_staff),
+    "services": ("/api/services", Service, mapping.map_service),
+    "products": ("/api/products", Product, mapping.map_product),
+}
+WINDOWED_STREAMS = ("appointments", "invoices")
+ALL_STREAMS = (*REFERENCE_STREAMS, *WINDOWED_STREAMS)
+MAX_SKIPPED_REPORTED = 20
+
+
+@dataclass
+class SyncOptions:
+    """What one run should do."""
+
+    full: bool = False
+    since: date | None = None
+    streams: tuple[str, ...] | None = None
+    lookback_days: int | None = None
+    dry_run: bool = False
+    today: date | None = None
+    wait_seconds: float = 0.0
+    deep: bool = False  # re-read the deep window now, whenever the last deep read was
+
+
+@dataclass
+class StreamReport:
+    """One stream's part of a run."""
+
+    stream: str
+    status: str = "ok"
+    windows: int = 0
+    requests: int = 0
+    inserted: int = 0
+    changed: int = 0
+    removed: int = 0
+    skipped: int = 0
+    error: str | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+    skipped_ids: set[Any] = field(default_factory=set, repr=False)
+    started_at: datetime = field(default_factory=utcnow)
+    ended_at: datetime | None = None
+
+    @property
+    def rows(self) -> int:
+        """Rows written: inserted, changed and removed."""
+        return self.inserted + self.changed + self.removed
+
+
+@dataclass
+class SyncReport:
+    """What a run did."""
+
+    org_id: int
+    run_id: int | None
+    mode: str
+    dry_run: bool
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: str = "running"
+    streams: list[StreamReport] = field(default_factory=list)
+    new_fields: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    requests: int = 0
+
+    def totals(self) -> Counts:
+        """Rows inserted, changed and removed over every stream."""
+        c = Counts()
+        for s in self.streams:
+            c.add(Counts(s.inserted, s.changed, s.removed))
+        return c
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the run."""
+        end = self.ended_at or utcnow()
+        return (end - self.started_at).total_seconds()
+
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+class _Abort(Exception):
+    """Internal: stop the run (the cause is attached)."""
+
+
+class SyncEngine:
+    """One run of a sync for one org."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: ARClient,
+        org_id: int,
+        settings: SyncSettings,
+        options: SyncOptions | None = None,
+        *,
+        progress: ProgressFn | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.org_id = org_id
+        self.settings = settings
+        self.options = options or SyncOptions()
+        self.progress = progress
+        self.should_stop = should_stop or (lambda: False)
+        streams = self.options.streams or ALL_STREAMS
+        unknown = [s for s in streams if s not in ALL_STREAMS]
+        if unknown:
+            raise UsageError(
+                f"unknown stream {', '.join(unknown)}", hint=f"choose from {', '.join(ALL_STREAMS)}"
+            )
+        self.streams = [s for s in ALL_STREAMS if s in streams]
+        if any(s in WINDOWED_STREAMS for s in self.streams) and "clinics" not in self.streams:
+            # Windowed records need their clinic's time zone; clinics are cheap to read.
+            self.streams.insert(0, "clinics")
+        self.today = self.options.today or (datetime.now(UTC) + timedelta(hours=14)).date()
+        self._cancel = threading.Event()
+
+    # --- the run --------------------------------------------------------------------------------
+
+    def run(self) -> SyncReport:
+        """Run the sync under the org's lock and return its report."""
+        with SyncLock(self.store, self.org_id, wait_seconds=self.options.wait_seconds):
+            return self._run_locked()
+
+    def _run_locked(self) -> SyncReport:
+        mode = "full" if self.options.full else "incremental"
+        report = SyncReport(
+            org_id=self.org_id,
+            run_id=None,
+            mode=mode,
+            dry_run=self.options.dry_run,
+            started_at=utcnow(),
+        )
+        if not self.options.dry_run:
+            report.run_id = self._start_run(report)
+        requests_before = self.client.stats.requests
+        unknown_fields: dict[str, set[str]] = {}
+        failure: BaseException | None = None
+        try:
+            for stream in self.streams:
+                if stream in REFERENCE_STREAMS:
+                    report.streams.append(self._reference(stream, unknown_fields))
+            windowed = [s for s in self.streams if s in WINDOWED_STREAMS]
+            if windowed:
+                plans = {s: self._plan(s) for s in windowed}
+                if plans.get("appointments") and plans["appointments"].deep:
+                    report.mode = "full" if self.options.full else "deep"
+                report.streams.extend(self._windowed(plans, unknown_fields))
+        except KeyboardInterrupt as exc:
+            failure = Interrupted("sync interrupted; finished windows are kept")
+            failure.__cause__ = exc
+        except AiqError as exc:
+            failure = exc
+        finally:
+            report.requests = self.client.stats.requests - requests_before
+            report.new_fields = {s: sorted(v) for s, v in sorted(unknown_fields.items()) if v}
+            if report.new_fields:
+                names = "; ".join(f"{s}: {', '.join(v)}" for s, v in report.new_fields.items())
+                log.warning("AR sent fields aiq does not know (ignored): %s", names)
+            report.ended_at = utcnow()
+            if failure is not None:
+                report.status = "failed"
+                report.errors.insert(0, str(failure))
+                for s in report.streams:
+                    if s.status == "running":
+                        s.status, s.error = "failed", str(failure)
+            elif any(s.status != "ok" for s in report.streams):
+                report.status = "partial"
+            else:
+                report.status = "ok"
+            if not self.options.dry_run:
+                self._finish_run(report)
+        if failure is not None:
+            raise failure
+        return report
+
+    # --- reference streams ----------------------------------------------------------------------
+
+    def _reference(self, stream: str, unknown: dict[str, set[str]]) -> StreamReport:
+        path, model, mapper = REFERENCE_STREAMS[stream]
+        sr = StreamReport(stream)
+        table = table_of(model)
+        rows: list[dict[str, Any]] = []
+        watch = mapping.FieldWatch()
+        before = self.client.stats.by_path.get(path, 0)
+        for page in self.client.paginate("GET", path, params={"per_page": 500}):
+            for rec in page:
+                watch.check(stream, rec)
+                try:
+                    rows.append(mapper(self.org_id, rec))
+                except (RecordInvalid, ValueError) as exc:
+                    self._skip(sr, stream, rec, exc)
+        sr.requests = self.client.stats.by_path.get(path, 0) - before
+        for s, names in watch.unknown.items():
+            unknown.setdefault(s, set()).update(names)
+        with self.store.begin() if not self.options.dry_run else self.store.connect() as conn:
+            existing = {
+                rid: h
+                for rid, h in conn.execute(
+                    select(table.c.id, table.c.row_hash).where(table.c.org_id == self.org_id)
+                )
+            }
+            seen = {r["id"] for r in rows}
+            write = [r for r in rows if existing.get(r["id"]) != r["row_hash"]]
+            sr.inserted = sum(1 for r in write if r["id"] not in existing)
+            sr.changed = len(write) - sr.inserted
+            # A record skipped as invalid is not "vanished": keep its old row.
+            gone = [rid for rid in existing if rid not in seen and rid not in sr.skipped_ids]
+            sr.removed = len(gone)
+            if not self.options.dry_run:
+                bulk.upsert(conn, table, write)
+                bulk.delete_where_in(conn, table, self.org_id, "id", gone)
+                self._save_state(conn, stream, sr, deep=False, backfill_from=None)
+        sr.status = "partial" if sr.skipped else "ok"
+        sr.ended_at = utcnow()
+        if self.progress:
+            self.progress(stream, 1, 1)
+        return sr
+
+    def _skip(self, sr: StreamReport, stream: str, rec: Any, exc: Exception) -> None:
+        sr.skipped += 1
+        rid = rec.get("id") if isinstance(rec, dict) else None
+        sr.skipped_ids.add(rid)
+        message = str(exc) if isinstance(exc, RecordInvalid) else f"{stream} record {rid}: {exc}"
+        if sr.skipped <= MAX_SKIPPED_REPORTED:
+            log.error("skipped %s", message)
+        if sr.error is None:
+            sr.error = message
+
+    # --- windowed streams -----------------------------------------------------------------------
+
+    def _plan(self, stream: str) -> StreamPlan:
+        s = self.settings
+        since = self.options.since or _months_back(self.today, s.since_months)
+        with self.store.connect() as conn:
+            done = [
+                d
+                for (d,) in conn.execute(
+                    select(SyncWindow.window_start).where(  # type: ignore[call-overload]
+                        SyncWindow.org_id == self.org_id, SyncWindow.stream == stream
+                    )
+                )
+            ]
+            state = conn.execute(
+                select(SyncStreamState.backfill_from, SyncStreamState.last_deep_at).where(  # type: ignore[call-overload]
+                    SyncStreamState.org_id == self.org_id, SyncStreamState.stream == stream
+                )
+            ).first()
+        backfill_from, last_deep = (state[0], state[1]) if state else (None, None)
+        deep_due = backfill_from is not None and (
+            self.options.deep
+            or last_deep is None
+            or utcnow() - last_deep >= timedelta(days=s.deep_every_days)
+        )
+        return plan_windows(
+            stream,
+            today=self.today,
+            since=since,
+            future_days=s.future_days if stream == "appointments" else 0,
+            window_days=s.window_days,
+            lookback_days=self.options.lookback_days
+            if self.options.lookback_days is not None
+            else (s.lookback_days if stream == "appointments" else s.invoice_lookback_days),
+            done=done,
+            backfill_from=backfill_from,
+            full=self.options.full,
+            deep_due=deep_due,
+            deep_days=s.deep_days,
+        )
+
+    def _zones(self) -> dict[int, ZoneInfo]:
+        with self.store.connect() as conn:
+            rows = conn.execute(
+                select(Clinic.id, Clinic.timezone).where(Clinic.org_id == self.org_id)  # type: ignore[call-overload]
+            ).all()
+        return {cid: mapping.zone(tz) for cid, tz in rows}
+
+    def _fetch_window(
+        self, stream: str, window: Window, zones: dict[int, ZoneInfo]
+    ) -> WindowResult:
+        """Read one window whole (every page) and map it. Runs in a worker thread."""
+        result = WindowResult(stream, window, [])
+        watch = mapping.FieldWatch()
+        if stream == "appointments":
+            path = "/api/appointment"
+            body: dict[str, Any] = {
+                "start": window.start.isoformat(),
+                "end": window.end.isoformat(),
+            }
+            mapper: Callable[..., Any] = mapping.map_appointment
+        else:
+            path = "/api/sales/invoices"
+            body = {
+                "fromDate": window.start.isoformat(),
+                "toDate": window.end.isoformat(),
+                "clinic_id": [],
+                "user_id": [],
+                "invoice_status": [],
+                "search_key": "",
+            }
+            mapper = mapping.map_invoice
+        for page in self.client.paginate("POST", path, json_body=body):
+            result.requests += 1
+            if self._cancel.is_set():
+                raise _Abort()
+            for rec in page:
+                watch.check(stream, rec)
+                try:
+                    result.records.append(mapper(self.org_id, rec, zones))
+                except (RecordInvalid, ValueError, TypeError) as exc:
+                    rid = rec.get("id") if isinstance(rec, dict) else None
+                    msg = (
+                        str(exc)
+                        if isinstance(exc, RecordInvalid)
+                        else f"{stream} record {rid}: {exc}"
+                    )
+                    result.skipped.append(msg)
+        result.unknown_fields = watch.unknown.get(stream, set())
+        return result
+
+    def _windowed(
+        self, plans: dict[str, StreamPlan], unknown: dict[str, set[str]]
+    ) -> list[StreamReport]:
+        zones = self._zones()
+        reports = {
+            s: StreamReport(s, reasons=p.reasons, status="running") for s, p in plans.items()
+        }
+        totals = {s: len(p.windows) for s, p in plans.items()}
+        done = dict.fromkeys(plans, 0)
+        # Interleave the streams so both make progress and the writer alternates between them.
+        queue: list[tuple[str, Window]] = []
+        longest = max((len(p.windows) for p in plans.values()), default=0)
+        for i in range(longest):
+            for s, p in plans.items():
+                if i < len(p.windows):
+                    queue.append((s, p.windows[i]))
+        retried: set[tuple[str, Window]] = set()
+        writer = Writer(self.store, self.org_id, dry_run=self.options.dry_run)
+        pending: dict[str, list[WindowResult]] = {s: [] for s in plans}
+        pending_rows = dict.fromkeys(plans, 0)
+        concurrency = max(1, self.settings.concurrency)
+        # Windows fetched but not yet written are what memory holds; keep them few.
+        max_in_flight = concurrency + 2
+
+        def flush(stream: str) -> None:
+            batch = pending[stream]
+            if not batch:
+                return
+            counts = writer.write(stream, batch)
+            sr = reports[stream]
+            sr.inserted += counts.inserted
+            sr.changed += counts.changed
+            sr.removed += counts.removed
+            sr.windows += len(batch)
+            done[stream] += len(batch)
+            pending[stream] = []
+            pending_rows[stream] = 0
+            if self.progress:
+                self.progress(stream, done[stream], totals[stream])
+
+        if self.progress:
+            for s in plans:
+                self.progress(s, 0, totals[s])
+        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="aiq-fetch")
+        in_flight: dict[Future[WindowResult], tuple[str, Window]] = {}
+        try:
+            while queue or in_flight:
+                if self.should_stop():
+                    raise Interrupted("sync stopped on request; finished windows are kept")
+                while queue and len(in_flight) < max_in_flight:
+                    s, w = queue.pop(0)
+                    in_flight[pool.submit(self._fetch_window, s, w, zones)] = (s, w)
+                finished, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    s, w = in_flight.pop(fut)
+                    try:
+                        res = fut.result()
+                    except UpstreamContractError as exc:
+                        if (s, w) not in retried:
+                            # Pages that do not add up usually mean data changed mid-read.
+                            retried.add((s, w))
+                            log.warning("%s window %s: %s; reading it again", s, w, exc)
+                            queue.append((s, w))
+                            continue
+                        sr = reports[s]
+                        sr.error = sr.error or f"window {w}: {exc}"
+                        sr.status = "partial"
+                        continue
+                    sr = reports[s]
+                    sr.requests += res.requests
+                    unknown.setdefault(s, set()).update(res.unknown_fields)
+                    for msg in res.skipped:
+                        sr.skipped += 1
+                        if sr.skipped <= MAX_SKIPPED_REPORTED:
+                            log.error("skipped %s", msg)
+                        sr.error = sr.error or msg
+                    pending[s].append(res)
+                    pending_rows[s] += len(res.records)
+                    if pending_rows[s] >= self.settings.batch_rows:
+                        flush(s)
+                # Write what has arrived when nothing more is about to (keeps memory bounded and
+                # makes progress visible), and always at the end.
+                if not in_flight:
+                    for s in plans:
+                        flush(s)
+        except BaseException:
+            self._cancel.set()
+            for fut in in_flight:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        for s in plans:
+            flush(s)
+        out = []
+        for s, sr in reports.items():
+            if sr.status == "running":
+                sr.status = "partial" if sr.skipped else "ok"
+            sr.ended_at = utcnow()
+            if not self.options.dry_run:
+                with self.store.begin() as conn:
+                    self._save_state(
+                        conn,
+                        s,
+                        sr,
+                        deep=plans[s].deep and sr.status == "ok",
+                        backfill_from=plans[s].backfill_from,
+                    )
+            out.append(sr)
+        return out
+
+    # --- run log and state ----------------------------------------------------------------------
+
+    def _start_run(self, report: SyncReport) -> int:
+        with self.store.begin() as conn:
+            result = conn.execute(
+                table_of(SyncRun)
+                .insert()
+                .values(
+                    org_id=self.org_id,
+                    started_at=report.started_at,
+                    status="running",
+                    mode=report.mode,
+                )
+            )
+            pk = result.inserted_primary_key
+            assert pk is not None
+            return int(pk[0])
+
+    def _finish_run(self, report: SyncReport) -> None:
+        totals = report.totals()
+        with self.store.begin() as conn:
+            conn.execute(
+                update(table_of(SyncRun))
+                .where(table_of(SyncRun).c.id == report.run_id)
+                .values(
+                    ended_at=report.ended_at,
+                    status=report.status,
+                    mode=report.mode,
+                    windows=sum(s.windows for s in report.streams),
+                    requests=report.requests,
+                    rows_inserted=totals.inserted,
+                    rows_changed=totals.changed,
+                    rows_removed=totals.removed,
+                    rows_skipped=sum(s.skipped for s in report.streams),
+                    error=(report.errors[0] if report.errors else None)
+                    or next((s.error for s in report.streams if s.error), None),
+                )
+            )
+            bulk.upsert(
+                conn,
+                table_of(SyncRunStream),
+                [
+                    {
+                        "run_id": report.run_id,
+                        "stream": s.stream,
+                        "org_id": self.org_id,
+                        "started_at": s.started_at,
+                        "ended_at": s.ended_at or report.ended_at,
+                        "status": s.status,
+                        "windows": s.windows,
+                        "requests": s.requests,
+                        "rows_inserted": s.inserted,
+                        "rows_changed": s.changed,
+                        "rows_removed": s.removed,
+                        "rows_skipped": s.skipped,
+                        "error": s.error,
+                    }
+                    for s in report.streams
+                ],
+            )
+            t = table_of(SyncStreamState)
+            for s in report.streams:
+                self._ensure_state(conn, s.stream)
+                conn.execute(
+                    update(t)
+                    .where(t.c.org_id == self.org_id, t.c.stream == s.stream)
+                    .values(known_fields=report.new_fields.get(s.stream, []))
+                )
+            if report.status == "failed":
+                failed = {s.stream for s in report.streams if s.status == "failed"} or set(
+                    self.streams
+                )
+                for stream in failed:
+                    self._ensure_state(conn, stream)
+                    conn.execute(
+                        update(t)
+                        .where(t.c.org_id == self.org_id, t.c.stream == stream)
+                        .values(consecutive_failures=t.c.consecutive_failures + 1)
+                    )
+
+    def _ensure_state(self, conn: Any, stream: str) -> None:
+        t = table_of(SyncStreamState)
+        exists = conn.execute(
+            select(t.c.stream).where(t.c.org_id == self.org_id, t.c.stream == stream)
+        ).first()
+        if exists is None:
+            conn.execute(
+                t.insert().values(
+                    org_id=self.org_id, stream=stream, consecutive_failures=0, known_fields=[]
+                )
+            )
+
+    def _save_state(
+        self, conn: Any, stream: str, sr: StreamReport, *, deep: bool, backfill_from: date | None
+    ) -> None:
+        t = table_of(SyncStreamState)
+        self._ensure_state(conn, stream)
+        values: dict[str, Any] = {}
+        if sr.status in ("ok", "partial"):
+            values["last_success_at"] = utcnow()
+            values["consecutive_failures"] = 0
+        if deep:
+            values["last_deep_at"] = utcnow()
+        if backfill_from is not None:
+            current = conn.execute(
+                select(t.c.backfill_from).where(t.c.org_id == self.org_id, t.c.stream == stream)
+            ).scalar()
+            values["backfill_from"] = min(backfill_from, current) if current else backfill_from
+        if values:
+            conn.execute(
+                update(t).where(t.c.org_id == self.org_id, t.c.stream == stream).values(**values)
+            )
+
+
+def _months_back(day: date, months: int) -> date:
+    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return date(y, m + 1, 1)

@@ -1,0 +1,108 @@
+"""Shared pieces of the benchmarks: a sandbox in its own process, machine facts, the report file."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
+TODAY = date(2026, 11, 26)
+EMAIL, PASSWORD = "owner@glowmedspa.example", "sandbox-password"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def sandbox_process(clinics: int, years: int, seed: int = 42) -> Iterator[str]:
+    """Serve a sandbox from a separate process (so it does not share our GIL); yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aiq",
+            "sandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--clinics",
+            str(clinics),
+            "--years",
+            str(years),
+            "--seed",
+            str(seed),
+            "--today",
+            TODAY.isoformat(),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"sandbox exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
+            try:
+                httpx.post(
+                    f"{url}/api/login", json={"email": EMAIL, "password": PASSWORD}, timeout=2
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def machine() -> str:
+    """One line: CPU model, cores, memory, OS and Python."""
+    cpu = "unknown CPU"
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        m = re.search(r"model name\s*:\s*(.+)", text)
+        cpu = m.group(1).strip() if m else cpu
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
+        mem = f", {kb / 1024 / 1024:.0f} GiB"
+    except (OSError, AttributeError):
+        pass
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores{mem}; {system}; Python {platform.python_version()}"
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or append) the section ``name`` of docs/benchmarks.md."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    BENCHMARKS_MD.write_text(text)

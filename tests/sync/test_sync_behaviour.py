@@ -1,0 +1,196 @@
+"""Sync behaviour beyond equality with the truth: PHI, locks, dry runs, bad records, the run log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+
+from aiq.ar.client import ARClient
+from aiq.config import SyncSettings
+from aiq.errors import Locked
+from aiq.sandbox.server import RunningSandbox
+from aiq.store.db import Store
+from aiq.store.locks import SyncLock
+from aiq.store.models import SyncRun, SyncRunStream, metadata, table_of
+from aiq.sync.engine import SyncEngine, SyncOptions
+from tests.phi import find_phi
+from tests.sync.conftest import SyncFn
+
+
+def dump_database(store: Store) -> bytes:
+    """Every byte the database holds: the SQLite files, or every table as text from Postgres."""
+    if store.dialect == "sqlite":
+        from pathlib import Path
+
+        db = Path(str(store.engine.url.database))
+        store.dispose()
+        return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*") if p.is_file())
+    out = []
+    with store.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(select(table)):
+                out.append(repr(tuple(row)))
+    return "\n".join(out).encode()
+
+
+def test_no_patient_data_reaches_the_database(
+    store: Store, org_id: int, served: RunningSandbox, run_sync: SyncFn
+) -> None:
+    report = run_sync(served)
+    assert report.status == "ok"
+    data = dump_database(store)
+    assert len(data) > 100_000
+    assert find_phi(data, served.sandbox) == []
+    # The scan does find patient data where it is (the sandbox's own answer).
+    sample = json.dumps(served.sandbox.truth()["invoices"][:3]).encode()
+    assert find_phi(sample, served.sandbox)
+
+
+def test_run_log_records_each_run_and_stream(
+    store: Store, org_id: int, served: RunningSandbox, run_sync: SyncFn
+) -> None:
+    run_sync(served)
+    run_sync(served)
+    with store.connect() as conn:
+        runs = (
+            conn.execute(select(table_of(SyncRun)).order_by(table_of(SyncRun).c.id))
+            .mappings()
+            .all()
+        )
+        streams = conn.execute(select(table_of(SyncRunStream))).mappings().all()
+    assert [r["status"] for r in runs] == ["ok", "ok"]
+    assert runs[0]["rows_inserted"] > 0 and runs[1]["rows_inserted"] == 0
+    assert all(r["ended_at"] >= r["started_at"] and r["requests"] > 0 for r in runs)
+    assert {s["stream"] for s in streams if s["run_id"] == runs[0]["id"]} >= {
+        "appointments",
+        "invoices",
+        "clinics",
+    }
+
+
+def test_dry_run_writes_nothing(
+    store: Store, org_id: int, served: RunningSandbox, run_sync: SyncFn
+) -> None:
+    report = run_sync(served, dry_run=True)
+    assert report.dry_run and report.totals().inserted > 0
+    with store.connect() as conn:
+        for table in ("appointment", "invoice", "sync_run", "sync_window", "clinic"):
+            assert conn.execute(text(f"select count(*) from {table}")).scalar_one() == 0
+
+
+def test_second_sync_of_the_same_org_is_locked_out(
+    store: Store, org_id: int, served: RunningSandbox, run_sync: SyncFn
+) -> None:
+    with SyncLock(store, org_id):
+        with pytest.raises(Locked, match="another sync of this practice is running") as info:
+            run_sync(served)
+        assert info.value.exit_code == 5
+        assert "pid" in str(info.value) or "aiq sync" in str(info.value)
+    # Once released, it runs.
+    assert run_sync(served).status == "ok"
+
+
+def test_lock_waits_when_asked(store: Store, org_id: int) -> None:
+    lock = SyncLock(store, org_id)
+    lock.acquire()
+    threading.Timer(0.5, lock.release).start()
+    with SyncLock(store, org_id, wait_seconds=10):
+        pass
+
+
+def _fake_ar(records: dict[str, list[dict[str, Any]]]) -> httpx.MockTransport:
+    """A tiny AR for corner cases the sandbox does not produce (bad records, new fields)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/login":
+            return httpx.Response(
+                200,
+                json={
+                    "status": 200,
+                    "data": {
+                        "token": "t",
+                        "expires_in": 3600,
+                        "account": {"id": 1, "name": "X"},
+                        "user": {"id": 1, "role": "admin"},
+                    },
+                },
+            )
+        key = {
+            "/api/clinics": "clinics",
+            "/api/appointment": "appointments",
+            "/api/sales/invoices": "invoices",
+        }.get(path)
+        recs: list[dict[str, Any]] = records.get(key or "", [])
+        if key in ("appointments", "invoices"):
+            body = json.loads(request.content)
+            lo, hi = (
+                body.get("start") or body.get("fromDate"),
+                body.get("end") or body.get("toDate"),
+            )
+            field = "start" if key == "appointments" else "created_at"
+            recs = [r for r in recs if lo <= str(r.get(field, ""))[:10] <= hi]
+        return httpx.Response(
+            200,
+            json={
+                "status": 200,
+                "data": {
+                    "current_page": 1,
+                    "last_page": 1,
+                    "per_page": 100,
+                    "total": len(recs),
+                    "data": recs,
+                },
+            },
+        )
+
+    return httpx.MockTransport(handler)
+
+
+def test_bad_record_is_skipped_and_new_fields_reported(store: Store, org_id: int) -> None:
+    clinic = {"id": 1, "name": "Main", "timezone": "America/New_York", "is_active": True}
+    good = {
+        "id": 10,
+        "clinic_id": 1,
+        "provider_id": 2,
+        "kind": "in_person",
+        "status": "completed",
+        "start": "2026-11-02 10:00:00",
+        "end": "2026-11-02 11:00:00",
+        "loyalty_tier": "gold",
+        "patient": {"firstname": "Zed"},
+        "notes": "PHI-NOTE",
+    }
+    bad = {
+        "id": 11,
+        "clinic_id": 1,
+        "kind": "in_person",
+        "start": "2026-11-03 10:00:00",
+        "end": "2026-11-03 11:00:00",
+    }  # no status
+    transport = _fake_ar({"clinics": [clinic], "appointments": [good, bad]})
+    with ARClient("http://ar.test", email="e", password="p", transport=transport) as client:
+        report = SyncEngine(
+            store,
+            client,
+            org_id,
+            SyncSettings(concurrency=2),
+            SyncOptions(
+                today=dt.date(2026, 11, 26), since=dt.date(2026, 11, 1), streams=("appointments",)
+            ),
+        ).run()
+    assert report.status == "partial"
+    appts = next(s for s in report.streams if s.stream == "appointments")
+    assert appts.skipped == 1 and appts.inserted == 1
+    assert appts.error == "appointments record 11: required field 'status' is missing"
+    assert report.new_fields == {"appointments": ["loyalty_tier"]}
+    with store.connect() as conn:
+        run = conn.execute(select(table_of(SyncRun))).mappings().one()
+    assert run["status"] == "partial" and "record 11" in (run["error"] or "")
+    assert "gold" not in repr(report)
