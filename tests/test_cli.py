@@ -110,19 +110,27 @@ def test_invalid_config_file(capsys: pytest.CaptureFixture[str], isolated_dirs: 
     cfg = isolated_dirs / "config" / "config.toml"
     cfg.parent.mkdir(parents=True)
     cfg.write_text("[sync\n")
+    cfg.chmod(0o600)
     r = aiq(capsys, "db", "status")
     assert r.code == 2 and "not valid TOML" in r.err and r.err.count("\n") == 1
 
 
 def test_unreadable_config_file(capsys: pytest.CaptureFixture[str], isolated_dirs: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root can read any file")
+    # A directory where the file should be cannot be read, even by root.
+    (isolated_dirs / "config" / "config.toml").mkdir(parents=True)
+    r = aiq(capsys, "db", "status")
+    assert r.code == 2 and "cannot read" in r.err and r.err.count("\n") == 1
+
+
+def test_config_readable_by_others_is_warned(
+    capsys: pytest.CaptureFixture[str], isolated_dirs: Path
+) -> None:
     cfg = isolated_dirs / "config" / "config.toml"
     cfg.parent.mkdir(parents=True)
-    cfg.write_text("")
-    cfg.chmod(0)
+    cfg.write_text("[sync]\nlookback_days = 10\n")
+    cfg.chmod(0o644)
     r = aiq(capsys, "db", "status")
-    assert r.code == 2 and "permission denied" in r.err
+    assert r.code == 0 and "readable by other users" in r.err and "chmod 600" in r.err
 
 
 def test_database_newer_than_code(capsys: pytest.CaptureFixture[str], db_url: str) -> None:

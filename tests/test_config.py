@@ -14,6 +14,7 @@ def write_config(tmp_path: Path, body: str) -> Path:
     cfg = tmp_path / "config" / "config.toml"
     cfg.parent.mkdir(parents=True, exist_ok=True)
     cfg.write_text(body)
+    cfg.chmod(0o600)
     return cfg
 
 
