@@ -169,6 +169,7 @@ class SyncEngine:
             self.streams.insert(0, "clinics")
         self.today = self.options.today or (datetime.now(UTC) + timedelta(hours=14)).date()
         self._cancel = threading.Event()
+        self._live_reports: dict[str, StreamReport] = {}
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -204,7 +205,8 @@ class SyncEngine:
         except KeyboardInterrupt as exc:
             failure = Interrupted("sync interrupted; finished windows are kept")
             failure.__cause__ = exc
-        except AiqError as exc:
+        except Exception as exc:
+            # Anything else (a database error, a bug) still ends the run as failed in the log.
             failure = exc
         finally:
             report.requests = self.client.stats.requests - requests_before
@@ -214,8 +216,15 @@ class SyncEngine:
                 log.warning("AR sent fields aiq does not know (ignored): %s", names)
             report.ended_at = utcnow()
             if failure is not None:
+                logged = {s.stream for s in report.streams}
+                report.streams.extend(sr for s, sr in self._live_reports.items() if s not in logged)
                 report.status = "failed"
-                report.errors.insert(0, str(failure))
+                message = (
+                    str(failure)
+                    if isinstance(failure, AiqError)
+                    else (f"{type(failure).__name__}: {failure}")
+                )
+                report.errors.insert(0, message[:500])
                 for s in report.streams:
                     if s.status == "running":
                         s.status, s.error = "failed", str(failure)
@@ -380,6 +389,7 @@ class SyncEngine:
         reports = {
             s: StreamReport(s, reasons=p.reasons, status="running") for s, p in plans.items()
         }
+        self._live_reports = reports  # what a failed run still logs, per stream
         totals = {s: len(p.windows) for s, p in plans.items()}
         done = dict.fromkeys(plans, 0)
         # Interleave the streams so both make progress and the writer alternates between them.

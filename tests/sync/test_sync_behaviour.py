@@ -194,3 +194,31 @@ def test_bad_record_is_skipped_and_new_fields_reported(store: Store, org_id: int
         run = conn.execute(select(table_of(SyncRun))).mappings().one()
     assert run["status"] == "partial" and "record 11" in (run["error"] or "")
     assert "gold" not in repr(report)
+
+
+def test_a_run_that_keeps_failing_stops_and_is_logged_as_failed(
+    store: Store, org_id: int, fresh_served: RunningSandbox, run_sync: SyncFn
+) -> None:
+    from aiq.errors import UpstreamUnavailable
+    from aiq.store.models import SyncStreamState
+    from tests.sync.conftest import make_client
+
+    sb = fresh_served.sandbox
+    sb.faults.set("503", rate=1.0, endpoints=frozenset({"invoices"}))
+    client = make_client(fresh_served.base_url, max_retries=2)
+    with pytest.raises(UpstreamUnavailable, match="after 3 attempts"):
+        run_sync(fresh_served, client=client)
+    client.close()
+    with store.connect() as conn:
+        run = conn.execute(select(table_of(SyncRun))).mappings().one()
+        states = {
+            r["stream"]: r["consecutive_failures"]
+            for r in conn.execute(select(table_of(SyncStreamState))).mappings()
+        }
+    assert run["status"] == "failed" and "did not answer" in run["error"]
+    assert states["invoices"] == 1 and states["clinics"] == 0
+    # Appointment windows written before the failure are kept; the next run finishes the job.
+    sb.faults.clear()
+    assert run_sync(fresh_served).status == "ok"
+    with store.connect() as conn:
+        assert conn.execute(text("select count(*) from invoice")).scalar_one() > 0
