@@ -20,6 +20,7 @@ from aiq.commands import auth as auth_commands
 from aiq.commands import db as db_commands
 from aiq.commands import demo as demo_commands
 from aiq.commands import keys as keys_commands
+from aiq.commands import report as report_commands
 from aiq.commands import sandbox as sandbox_commands
 from aiq.commands import sync as sync_commands
 from aiq.commands.state import AppState, get_state, set_state
@@ -40,6 +41,7 @@ app.command("status")(auth_commands.status)
 app.command("sync")(sync_commands.sync)
 app.command("demo")(demo_commands.demo)
 app.add_typer(keys_commands.app, name="keys")
+app.add_typer(report_commands.app, name="report")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(sandbox_commands.app, name="sandbox")
 

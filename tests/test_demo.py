@@ -17,6 +17,16 @@ def test_demo_runs_from_nothing_and_again_without_duplicates(
     assert "Sync ok" in first.err
     assert "appointments" in first.out and "No patient data" in first.out
     assert "Try next" in first.out
+    # The reports of the last full month: revenue, appointments, providers.
+    from datetime import date
+
+    from aiq.reports.period import last_full_month
+
+    month = last_full_month(date.today()).label
+    for title in ("Revenue", "Appointments", "Providers"):
+        assert f"{title} · Glow Med Spa (sandbox) · {month}" in first.out, title
+    assert "Net sales" in first.out and "Completed" in first.out and "Daily net sales" in first.out
+    assert "aiq report revenue" in first.out
     db = isolated_dirs / "data" / "aiq.db"
     assert db.exists() and db.stat().st_mode & 0o777 == 0o600
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from aiq.commands.state import get_state
+from aiq.commands.state import AppState, get_state
 
 
 def demo(ctx: typer.Context) -> None:
@@ -38,9 +38,16 @@ def demo(ctx: typer.Context) -> None:
         "No patient data.",
         soft_wrap=True,
     )
+    _show_reports(state, result.org_name)
+    month = _last_month()
     steps = [
+        (f"aiq report revenue --by clinic -m {month}", "sales by clinic, with comparisons"),
+        ("aiq report revenue", "this month to date, and where it is heading"),
+        (f"aiq report services -m {month}", "what sold; `products` for retail margins"),
+        ("aiq report appointments --by provider", "no-shows and cancellations per provider"),
+        (f"aiq report monthly -m {month} --html report.html", "the owner's one-page report"),
+        ("aiq report sync", "how fresh each stream is"),
         ("aiq db status", "what the database holds"),
-        ("aiq status", "who is signed in, and where the master key lives"),
         ("aiq sandbox serve", "keep the sandbox running; then, in another shell:"),
         (f"aiq sync --org '{DEMO_ORG}'", "an incremental sync"),
         ("aiq demo", "again: quick, and nothing is duplicated"),
@@ -49,3 +56,28 @@ def demo(ctx: typer.Context) -> None:
     out.print("\nTry next:", soft_wrap=True)
     for cmd, why in steps:
         out.print(f"  {cmd:<{width}}{why}", soft_wrap=True, markup=False)
+
+
+def _last_month() -> str:
+    from datetime import date
+
+    from aiq.reports.period import last_full_month
+
+    return last_full_month(date.today()).label
+
+
+def _show_reports(state: AppState, org_name: str) -> None:
+    """Revenue, appointments and providers of the last full month, as tables."""
+    from aiq.commands.report import build_request
+    from aiq.render.report_views import show_appointments, show_providers, show_revenue
+    from aiq.reports import api
+
+    out = state.out()
+    req = build_request(state, org=org_name, month=_last_month())
+    store = state.store()
+    out.print()
+    show_revenue(out, api.revenue(store, req), "table")
+    out.print()
+    show_appointments(out, api.appointments(store, req), "table")
+    out.print()
+    show_providers(out, api.providers(store, req), "table")

@@ -1,0 +1,389 @@
+"""`aiq report ...`: revenue, appointments, providers, services, products, sync, monthly.
+
+Each command parses its options, calls one function of ``aiq.reports.api`` and renders the
+result; the figures are defined in docs/reports.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from aiq.commands.options import FormatOpt, OrgOpt, OutputFormat, StatusFormat, StatusFormatOpt
+from aiq.commands.state import AppState, get_state
+from aiq.errors import UsageError
+
+if TYPE_CHECKING:
+    from aiq.reports.api import ReportRequest
+    from aiq.reports.sync_health import Freshness
+
+app = typer.Typer(
+    help="Reports from the synced data: revenue, appointments, providers, services, products, "
+    "sync health, and the monthly owner's report.",
+    no_args_is_help=True,
+)
+
+
+class RevenueBy(StrEnum):
+    """Dimensions of the revenue breakdown."""
+
+    clinic = "clinic"
+    provider = "provider"
+    category = "category"
+    payment_method = "payment-method"
+    day = "day"
+
+
+class AppointmentsBy(StrEnum):
+    """Dimensions of the appointments breakdown."""
+
+    clinic = "clinic"
+    provider = "provider"
+    day = "day"
+
+
+class CatalogBy(StrEnum):
+    """Rows of the services and products reports."""
+
+    item = "item"
+    category = "category"
+
+
+MonthOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--month", "-m", metavar="YYYY-MM", help="The calendar month to report (default: this one)."
+    ),
+]
+FromOpt = Annotated[
+    str | None,
+    typer.Option("--from", metavar="DATE", help="First day of the period (YYYY-MM-DD)."),
+]
+ToOpt = Annotated[
+    str | None,
+    typer.Option("--to", metavar="DATE", help="Last day of the period (YYYY-MM-DD), inclusive."),
+]
+ClinicOpt = Annotated[
+    str | None,
+    typer.Option("--clinic", "-c", metavar="NAME", help="Only this clinic (location)."),
+]
+ProviderOpt = Annotated[
+    str | None,
+    typer.Option("--provider", "-p", metavar="NAME", help="Only this provider."),
+]
+TodayOpt = Annotated[
+    str | None,
+    typer.Option("--today", metavar="DATE", hidden=True, help="Pretend today is DATE (testing)."),
+]
+
+
+def build_request(
+    state: AppState,
+    *,
+    org: str | None,
+    clinic: str | None = None,
+    provider: str | None = None,
+    month: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    today: str | None = None,
+    allow_future: bool = False,
+) -> ReportRequest:
+    """The request a report command makes, from its options and the settings.
+
+    The period is checked here, so bad input fails before any database is opened.
+    """
+    from aiq.reports.api import ReportRequest
+
+    day = None
+    if today is not None:
+        try:
+            day = date.fromisoformat(today)
+        except ValueError:
+            raise UsageError(f"--today {today!r} is not a date", hint="use YYYY-MM-DD") from None
+    settings = state.settings()
+    configured = settings.report.currency.strip().upper()
+    req = ReportRequest(
+        org=org,
+        clinic=clinic,
+        provider=provider,
+        month=month,
+        date_from=date_from,
+        date_to=date_to,
+        today=day,
+        # `[report] currency` overrides the practice's own when set to something else than USD.
+        currency=configured if configured and configured != "USD" else None,
+        interval_minutes=settings.daemon.interval_minutes,
+    )
+    if month is not None or date_from is not None or date_to is not None:
+        req.period(allow_future=allow_future)
+    return req
+
+
+def _note(state: AppState, freshness: Freshness) -> None:
+    from aiq.reports.sync_health import stale_note
+
+    note = stale_note(freshness)
+    if note:
+        state.say(note)
+
+
+@app.command("revenue")
+def revenue(
+    ctx: typer.Context,
+    month: MonthOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    clinic: ClinicOpt = None,
+    provider: ProviderOpt = None,
+    by: Annotated[
+        RevenueBy | None,
+        typer.Option("--by", "-b", help="Break the figures down by this dimension."),
+    ] = None,
+    org: OrgOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    today: TodayOpt = None,
+) -> None:
+    """The Sales Summary (AR's formulas) with comparisons, run rate and a daily trend chart."""
+    from aiq.render.report_views import show_revenue
+    from aiq.reports import api
+
+    state = get_state(ctx)
+    req = build_request(
+        state,
+        org=org,
+        clinic=clinic,
+        provider=provider,
+        month=month,
+        date_from=date_from,
+        date_to=date_to,
+        today=today,
+    )
+    result = api.revenue(state.store(), req, by=by.value if by else None)
+    show_revenue(state.out(), result, fmt.value)
+    _note(state, result.freshness)
+
+
+@app.command("appointments")
+def appointments(
+    ctx: typer.Context,
+    month: MonthOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    clinic: ClinicOpt = None,
+    provider: ProviderOpt = None,
+    by: Annotated[
+        AppointmentsBy | None,
+        typer.Option("--by", "-b", help="Break the figures down by this dimension."),
+    ] = None,
+    org: OrgOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    today: TodayOpt = None,
+) -> None:
+    """Appointments by status, with completion, cancellation and no-show rates."""
+    from aiq.render.report_views import show_appointments
+    from aiq.reports import api
+
+    state = get_state(ctx)
+    req = build_request(
+        state,
+        org=org,
+        clinic=clinic,
+        provider=provider,
+        month=month,
+        date_from=date_from,
+        date_to=date_to,
+        today=today,
+        allow_future=True,
+    )
+    result = api.appointments(state.store(), req, by=by.value if by else None)
+    show_appointments(state.out(), result, fmt.value)
+    _note(state, result.freshness)
+
+
+@app.command("providers")
+def providers(
+    ctx: typer.Context,
+    month: MonthOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    clinic: ClinicOpt = None,
+    provider: ProviderOpt = None,
+    org: OrgOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    today: TodayOpt = None,
+) -> None:
+    """Providers ranked by sales: tips, appointments, rates, goals and estimated commission."""
+    from aiq.render.report_views import show_providers
+    from aiq.reports import api
+
+    state = get_state(ctx)
+    req = build_request(
+        state,
+        org=org,
+        clinic=clinic,
+        provider=provider,
+        month=month,
+        date_from=date_from,
+        date_to=date_to,
+        today=today,
+    )
+    result = api.providers(state.store(), req)
+    show_providers(state.out(), result, fmt.value)
+    _note(state, result.freshness)
+
+
+def _catalog(
+    ctx: typer.Context,
+    kind: str,
+    *,
+    month: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    clinic: str | None,
+    provider: str | None,
+    by: CatalogBy,
+    org: str | None,
+    fmt: OutputFormat,
+    today: str | None,
+) -> None:
+    from aiq.render.report_views import show_catalog
+    from aiq.reports import api
+
+    state = get_state(ctx)
+    req = build_request(
+        state,
+        org=org,
+        clinic=clinic,
+        provider=provider,
+        month=month,
+        date_from=date_from,
+        date_to=date_to,
+        today=today,
+    )
+    result = api.catalog(state.store(), req, kind, by=by.value)
+    show_catalog(state.out(), result, fmt.value)
+    _note(state, result.freshness)
+
+
+@app.command("services")
+def services(
+    ctx: typer.Context,
+    month: MonthOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    clinic: ClinicOpt = None,
+    provider: ProviderOpt = None,
+    by: Annotated[
+        CatalogBy, typer.Option("--by", "-b", help="One row per service, or per category.")
+    ] = CatalogBy.item,
+    org: OrgOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    today: TodayOpt = None,
+) -> None:
+    """Services sold: units, value, discounts, net and share; and the retail attach rate."""
+    _catalog(
+        ctx,
+        "service",
+        month=month,
+        date_from=date_from,
+        date_to=date_to,
+        clinic=clinic,
+        provider=provider,
+        by=by,
+        org=org,
+        fmt=fmt,
+        today=today,
+    )
+
+
+@app.command("products")
+def products(
+    ctx: typer.Context,
+    month: MonthOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    clinic: ClinicOpt = None,
+    provider: ProviderOpt = None,
+    by: Annotated[
+        CatalogBy, typer.Option("--by", "-b", help="One row per product, or per category.")
+    ] = CatalogBy.item,
+    org: OrgOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    today: TodayOpt = None,
+) -> None:
+    """Retail products sold: units, value, discounts, net, share, cost, margin; attach rate."""
+    _catalog(
+        ctx,
+        "retail",
+        month=month,
+        date_from=date_from,
+        date_to=date_to,
+        clinic=clinic,
+        provider=provider,
+        by=by,
+        org=org,
+        fmt=fmt,
+        today=today,
+    )
+
+
+@app.command("sync")
+def sync(
+    ctx: typer.Context,
+    runs: Annotated[
+        int, typer.Option("--runs", min=0, metavar="N", help="How many recent runs to list.")
+    ] = 10,
+    org: OrgOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Sync health: each stream's freshness (fresh / delayed / stale) and the run log."""
+    from aiq.render.report_views import show_sync
+    from aiq.reports import api
+
+    state = get_state(ctx)
+    req = build_request(state, org=org)
+    result = api.sync(state.store(), req, runs=runs)
+    show_sync(state.out(), result, fmt.value)
+
+
+@app.command("monthly")
+def monthly(
+    ctx: typer.Context,
+    month: MonthOpt = None,
+    clinic: ClinicOpt = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Write the one-page owner's report to FILE: self-contained HTML with charts.",
+        ),
+    ] = None,
+    org: OrgOpt = None,
+    fmt: StatusFormatOpt = StatusFormat.table,
+    today: TodayOpt = None,
+) -> None:
+    """The month at a glance (default: the last full month), in the terminal or as HTML."""
+    from aiq.render.report_views import show_monthly
+    from aiq.reports import api
+
+    state = get_state(ctx)
+    req = build_request(state, org=org, clinic=clinic, month=month, today=today)
+    result = api.monthly(state.store(), req)
+    if html is not None:
+        from aiq.render.html import write_monthly_html
+
+        write_monthly_html(result, html)
+        state.say(
+            f"Wrote the {result.period.label} report for {result.scope.describe()} to {html}."
+        )
+        if fmt is StatusFormat.json:
+            show_monthly(state.out(), result, fmt.value)
+    else:
+        show_monthly(state.out(), result, fmt.value)
+    _note(state, result.revenue.freshness)

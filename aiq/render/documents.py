@@ -1,0 +1,440 @@
+"""Reports as data for scripts: one JSON document per report, and flat rows for NDJSON and CSV.
+
+Money stays in integer cents (``*_cents``) so nothing is rounded on the way out; rates and shares
+are fractions (0.25 is 25 %); dates are ISO 8601.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiq.reports.sales import SUMMARY_FIGURES, SalesSummary
+
+if TYPE_CHECKING:
+    from aiq.reports.appointments import AppointmentFigures, AppointmentsReport
+    from aiq.reports.catalog import CatalogReport
+    from aiq.reports.monthly import MonthlyReport
+    from aiq.reports.providers import ProviderRow, ProvidersReport
+    from aiq.reports.revenue import RevenueReport
+    from aiq.reports.scope import Scope
+    from aiq.reports.sync_health import Freshness, SyncHealth
+
+
+@dataclass
+class Rows:
+    """Flat rows and their columns, for NDJSON and CSV."""
+
+    rows: list[dict[str, Any]]
+    columns: Sequence[str]
+
+
+def _freshness(f: Freshness) -> dict[str, Any]:
+    return {
+        "status": f.status,
+        "last_success_at": None
+        if f.last_success_at is None
+        else f.last_success_at.isoformat() + "Z",
+        "age_seconds": None if f.age_seconds is None else round(f.age_seconds),
+        "interval_minutes": f.interval_minutes,
+    }
+
+
+def _head(report: str, scope: Scope, **extra: Any) -> dict[str, Any]:
+    return {
+        "report": report,
+        "practice": scope.org_name,
+        "clinic": scope.clinic_name,
+        "provider": scope.provider_name,
+        "currency": scope.currency,
+        **extra,
+    }
+
+
+def summary_cents(s: SalesSummary) -> dict[str, Any]:
+    """The Sales Summary with ``_cents`` names."""
+    d = s.as_dict()
+    out = {f"{k}_cents": d[k] for k, _ in SUMMARY_FIGURES}
+    out["invoices"] = s.invoices
+    out["payments_cents"] = d["payments"]
+    return out
+
+
+# --- revenue -------------------------------------------------------------------------------------
+
+
+def revenue_document(r: RevenueReport) -> dict[str, Any]:
+    doc = _head(
+        "revenue",
+        r.scope,
+        period=r.period.as_dict(),
+        today=r.today.isoformat(),
+        partial=r.partial,
+        has_data=r.has_data,
+        freshness=_freshness(r.freshness),
+        summary=summary_cents(r.summary),
+        average_ticket={
+            "invoices": r.ticket.invoices,
+            "value_cents": r.ticket.value_cents,
+            "average_cents": r.ticket.average_cents,
+        },
+        comparisons=[
+            {
+                "name": c.name,
+                "period": c.period.as_dict(),
+                "summary": summary_cents(c.summary),
+                "changes": {
+                    k: {
+                        "difference_cents": c.change_of(k, r.summary)[0],
+                        "change": c.change_of(k, r.summary)[1],
+                    }
+                    for k, _ in SUMMARY_FIGURES
+                },
+            }
+            for c in r.comparisons
+        ],
+        month_to_date=None,
+        breakdown=None,
+        trend=[
+            {
+                "day": p.day.isoformat(),
+                "total_sales_cents": p.total_sales_cents,
+                "net_sales_cents": p.net_sales_cents,
+            }
+            for p in r.trend
+        ],
+    )
+    if r.month_to_date is not None:
+        m = r.month_to_date
+        doc["month_to_date"] = {
+            "period": m.period.as_dict(),
+            "net_sales_cents": m.net_sales_cents,
+            "projection_cents": m.projection_cents,
+            "clinics": [
+                {
+                    "clinic": r.scope.clinic(c.clinic_id),
+                    "net_sales_cents": c.net_sales_cents,
+                    "elapsed_open_days": c.elapsed_open_days,
+                    "open_days": c.open_days,
+                    "projection_cents": c.projection_cents,
+                }
+                for c in m.clinics
+            ],
+        }
+    if r.breakdown is not None:
+        doc["breakdown"] = {"by": r.breakdown.by, "rows": revenue_rows(r).rows}
+    return doc
+
+
+def revenue_rows(r: RevenueReport) -> Rows:
+    """The breakdown's rows when there is one, else one row per figure with its comparisons."""
+    b = r.breakdown
+    if b is not None and b.by == "payment-method":
+        rows = [
+            {"method": p.method, "amount_cents": p.amount_cents, "share": p.share}
+            for p in b.payments
+        ]
+        return Rows(rows, ["method", "amount_cents", "share"])
+    if b is not None:
+        total = r.summary.net_sales
+        rows = []
+        for row in b.rows:
+            key = row.key.isoformat() if hasattr(row.key, "isoformat") else row.key
+            d = {b.by: row.label, "key": key, **summary_cents(row.summary)}
+            d["share_of_net_sales"] = row.summary.net_sales / total if total else None
+            rows.append(d)
+        cols = [
+            b.by,
+            "key",
+            *[f"{k}_cents" for k, _ in SUMMARY_FIGURES],
+            "invoices",
+            "share_of_net_sales",
+        ]
+        return Rows(rows, cols)
+    prev = {c.name: c for c in r.comparisons}
+    rows = []
+    for key, label in SUMMARY_FIGURES:
+        fig: dict[str, Any] = {"figure": key, "label": label, "cents": getattr(r.summary, key)}
+        for name in ("previous", "year_ago"):
+            c = prev.get(name)
+            if c is not None:
+                fig[f"{name}_cents"] = getattr(c.summary, key)
+                fig[f"{name}_change"] = c.change_of(key, r.summary)[1]
+        rows.append(fig)
+    cols = [
+        "figure",
+        "label",
+        "cents",
+        "previous_cents",
+        "previous_change",
+        "year_ago_cents",
+        "year_ago_change",
+    ]
+    return Rows(rows, cols)
+
+
+# --- appointments --------------------------------------------------------------------------------
+
+APPOINTMENT_COLUMNS = (
+    "booked",
+    "completed",
+    "canceled",
+    "no_shows",
+    "upcoming",
+    "unresolved",
+    "resolved",
+    "completion_rate",
+    "cancellation_rate",
+    "no_show_rate",
+    "late_cancellations",
+    "new_patients",
+    "new_patient_share",
+    "online_booked",
+    "online_booking_share",
+    "completed_minutes",
+    "booked_hours",
+)
+
+
+def _appt(f: AppointmentFigures) -> dict[str, Any]:
+    d = f.as_dict()
+    return {k: d[k] for k in APPOINTMENT_COLUMNS}
+
+
+def appointments_document(r: AppointmentsReport) -> dict[str, Any]:
+    return _head(
+        "appointments",
+        r.scope,
+        period=r.period.as_dict(),
+        today=r.today.isoformat(),
+        has_data=r.has_data,
+        freshness=_freshness(r.freshness),
+        summary=_appt(r.summary),
+        breakdown=None if r.by is None else {"by": r.by, "rows": appointments_rows(r).rows},
+    )
+
+
+def appointments_rows(r: AppointmentsReport) -> Rows:
+    if r.by is None:
+        return Rows(
+            [{"period": r.period.label, **_appt(r.summary)}], ["period", *APPOINTMENT_COLUMNS]
+        )
+    rows = []
+    for row in r.rows:
+        key = row.key.isoformat() if hasattr(row.key, "isoformat") else row.key
+        rows.append({r.by: row.label, "key": key, **_appt(row.figures)})
+    return Rows(rows, [r.by, "key", *APPOINTMENT_COLUMNS])
+
+
+# --- providers -----------------------------------------------------------------------------------
+
+PROVIDER_COLUMNS = (
+    "rank",
+    "provider",
+    "sales_cents",
+    "service_sales_cents",
+    "tips_cents",
+    "invoices",
+    "average_ticket_cents",
+    "booked",
+    "completed",
+    "no_show_rate",
+    "cancellation_rate",
+    "booked_hours",
+    "sales_per_booked_hour_cents",
+    "goal_sales_cents",
+    "sales_attainment",
+    "goal_completed",
+    "completed_attainment",
+    "commission_rate",
+    "commission_cents",
+)
+
+
+def _provider(p: ProviderRow) -> dict[str, Any]:
+    a = p.appointments
+    return {
+        "rank": p.rank,
+        "provider": p.name,
+        "provider_id": p.provider_id,
+        "sales_cents": p.sales_cents,
+        "service_sales_cents": p.service_sales_cents,
+        "tips_cents": p.tips_cents,
+        "invoices": p.invoices,
+        "average_ticket_cents": p.average_ticket_cents,
+        "booked": a.booked,
+        "completed": a.completed,
+        "no_show_rate": a.no_show_rate,
+        "cancellation_rate": a.cancellation_rate,
+        "booked_hours": a.booked_hours,
+        "sales_per_booked_hour_cents": p.sales_per_booked_hour_cents,
+        "goal_sales_cents": p.goal_sales_cents,
+        "sales_attainment": p.sales_attainment,
+        "goal_completed": p.goal_completed,
+        "completed_attainment": p.completed_attainment,
+        "commission_rate": None if p.commission_bp is None else p.commission_bp / 10_000,
+        "commission_cents": p.commission_cents,
+    }
+
+
+def providers_document(r: ProvidersReport) -> dict[str, Any]:
+    return _head(
+        "providers",
+        r.scope,
+        period=r.period.as_dict(),
+        today=r.today.isoformat(),
+        has_data=r.has_data,
+        goal_share=r.goal_share,
+        freshness=_freshness(r.freshness),
+        providers=providers_rows(r).rows,
+    )
+
+
+def providers_rows(r: ProvidersReport) -> Rows:
+    return Rows([_provider(p) for p in r.rows], PROVIDER_COLUMNS)
+
+
+# --- services and products -----------------------------------------------------------------------
+
+
+def catalog_document(r: CatalogReport) -> dict[str, Any]:
+    return _head(
+        "services" if r.kind == "service" else "products",
+        r.scope,
+        period=r.period.as_dict(),
+        today=r.today.isoformat(),
+        has_data=r.has_data,
+        freshness=_freshness(r.freshness),
+        by=r.by,
+        rows=[row.as_dict() for row in r.rows],
+        categories=[row.as_dict() for row in r.categories],
+        total=r.total.as_dict(),
+        attach_rate={
+            "service_invoices": r.attach.service_invoices,
+            "with_retail": r.attach.with_retail,
+            "rate": r.attach.rate,
+        },
+    )
+
+
+def catalog_rows(r: CatalogReport) -> Rows:
+    cols = [
+        "key",
+        "name",
+        "category",
+        "units",
+        "value_cents",
+        "discount_cents",
+        "net_cents",
+        "share",
+    ]
+    if r.kind == "retail":
+        cols += ["cost_cents", "margin_cents", "margin_rate"]
+    if r.by == "category":
+        cols.remove("category")
+    return Rows([row.as_dict() for row in r.rows], cols)
+
+
+# --- sync health ---------------------------------------------------------------------------------
+
+
+def _ts(value: Any) -> str | None:
+    return None if value is None else value.isoformat() + "Z"
+
+
+def sync_document(h: SyncHealth) -> dict[str, Any]:
+    return {
+        "report": "sync",
+        "practice": h.org_name,
+        "now": _ts(h.now),
+        "interval_minutes": h.interval_minutes,
+        "freshness": _freshness(h.freshness),
+        "streams": sync_rows(h).rows,
+        "runs": [
+            {
+                "id": run.id,
+                "started_at": _ts(run.started_at),
+                "ended_at": _ts(run.ended_at),
+                "status": run.status,
+                "mode": run.mode,
+                "duration_seconds": run.duration_seconds,
+                "windows": run.windows,
+                "requests": run.requests,
+                "rows_inserted": run.rows_inserted,
+                "rows_changed": run.rows_changed,
+                "rows_removed": run.rows_removed,
+                "rows_skipped": run.rows_skipped,
+                "error": run.error,
+            }
+            for run in h.runs
+        ],
+    }
+
+
+SYNC_COLUMNS = (
+    "stream",
+    "freshness",
+    "last_success_at",
+    "age_seconds",
+    "last_status",
+    "rows_inserted",
+    "rows_changed",
+    "rows_removed",
+    "rows_skipped",
+    "duration_seconds",
+    "consecutive_failures",
+    "last_error",
+    "last_error_at",
+)
+
+
+def sync_rows(h: SyncHealth) -> Rows:
+    rows = [
+        {
+            "stream": s.stream,
+            "freshness": s.freshness.status,
+            "last_success_at": _ts(s.last_success_at),
+            "age_seconds": None
+            if s.freshness.age_seconds is None
+            else round(s.freshness.age_seconds),
+            "last_status": s.last_status,
+            "rows_inserted": s.rows_inserted,
+            "rows_changed": s.rows_changed,
+            "rows_removed": s.rows_removed,
+            "rows_skipped": s.rows_skipped,
+            "duration_seconds": s.duration_seconds,
+            "consecutive_failures": s.consecutive_failures,
+            "last_error": s.last_error,
+            "last_error_at": _ts(s.last_error_at),
+        }
+        for s in h.streams
+    ]
+    return Rows(rows, SYNC_COLUMNS)
+
+
+# --- monthly -------------------------------------------------------------------------------------
+
+
+def monthly_document(m: MonthlyReport) -> dict[str, Any]:
+    revenue = revenue_document(m.revenue)
+    revenue["categories"] = [
+        {"category": row.label, **summary_cents(row.summary)} for row in m.categories.rows
+    ]
+    revenue["payment_methods"] = [
+        {"method": p.method, "amount_cents": p.amount_cents, "share": p.share}
+        for p in m.payments.payments
+    ]
+    return _head(
+        "monthly",
+        m.scope,
+        period=m.period.as_dict(),
+        generated_at=_ts(m.generated_at),
+        has_data=m.has_data,
+        revenue=revenue,
+        appointments=appointments_document(m.appointments),
+        providers=providers_document(m.providers),
+        services=catalog_document(m.services),
+        products=catalog_document(m.products),
+        sync=sync_document(m.sync),
+    )

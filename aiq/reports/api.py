@@ -1,0 +1,167 @@
+"""The entry points `aiq report ...` calls: one function per question, from a store and a request.
+
+Each function checks the period first (bad input fails before the database is touched), then
+resolves the practice, clinic and provider (an empty database says "run aiq sync first"), then
+computes its report inside one connection and returns it. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
+
+from aiq.reports.period import Period, last_full_month, resolve_period
+
+# Each entry point imports only the report it computes: a command pays for what it runs.
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from aiq.reports.appointments import AppointmentsReport
+    from aiq.reports.catalog import CatalogReport
+    from aiq.reports.monthly import MonthlyReport
+    from aiq.reports.providers import ProvidersReport
+    from aiq.reports.revenue import RevenueReport
+    from aiq.reports.scope import Scope
+    from aiq.reports.sync_health import SyncHealth
+    from aiq.store.db import Store
+
+
+@dataclass
+class ReportRequest:
+    """What a person asked for: the practice, filters, the period and the clock.
+
+    ``today`` is the business date reports count to (default: the real date); with it set, "now"
+    for upcoming appointments is noon UTC of that day. Freshness always uses the real clock,
+    since sync times are real.
+    """
+
+    org: str | None = None
+    clinic: str | None = None
+    provider: str | None = None
+    month: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    today: date | None = None
+    currency: str | None = None
+    interval_minutes: int = 30
+
+    @property
+    def now(self) -> datetime:
+        """The real time, naive UTC like the store's timestamps."""
+        return datetime.now(UTC).replace(tzinfo=None)
+
+    @property
+    def day(self) -> date:
+        return self.today or date.today()
+
+    @property
+    def as_of(self) -> datetime:
+        if self.today is None:
+            return self.now
+        return datetime.combine(self.today, time(12))
+
+    def period(self, *, allow_future: bool = False) -> Period:
+        return resolve_period(
+            self.month, self.date_from, self.date_to, self.day, allow_future=allow_future
+        )
+
+    def scope(self, conn: Connection) -> Scope:
+        from aiq.reports.scope import load_scope
+
+        return load_scope(conn, self.org, self.clinic, self.provider, currency=self.currency)
+
+
+def revenue(store: Store, req: ReportRequest, *, by: str | None = None) -> RevenueReport:
+    """The revenue report (`aiq report revenue`)."""
+    from aiq.reports.revenue import revenue_report
+
+    period = req.period()
+    with store.connect() as conn:
+        return revenue_report(
+            conn,
+            req.scope(conn),
+            period,
+            today=req.day,
+            now=req.now,
+            interval_minutes=req.interval_minutes,
+            by=by,
+        )
+
+
+def appointments(store: Store, req: ReportRequest, *, by: str | None = None) -> AppointmentsReport:
+    """The appointments report (`aiq report appointments`); future periods are allowed."""
+    from aiq.reports.appointments import appointments_report
+
+    period = req.period(allow_future=True)
+    with store.connect() as conn:
+        return appointments_report(
+            conn,
+            req.scope(conn),
+            period,
+            today=req.day,
+            as_of=req.as_of,
+            now=req.now,
+            interval_minutes=req.interval_minutes,
+            by=by,
+        )
+
+
+def providers(store: Store, req: ReportRequest) -> ProvidersReport:
+    """The providers report (`aiq report providers`)."""
+    from aiq.reports.providers import providers_report
+
+    period = req.period()
+    with store.connect() as conn:
+        return providers_report(
+            conn,
+            req.scope(conn),
+            period,
+            today=req.day,
+            as_of=req.as_of,
+            now=req.now,
+            interval_minutes=req.interval_minutes,
+        )
+
+
+def catalog(store: Store, req: ReportRequest, kind: str, *, by: str = "item") -> CatalogReport:
+    """The services (``kind="service"``) or products (``kind="retail"``) report."""
+    from aiq.reports.catalog import catalog_report
+
+    period = req.period()
+    with store.connect() as conn:
+        return catalog_report(
+            conn,
+            req.scope(conn),
+            period,
+            kind,
+            today=req.day,
+            now=req.now,
+            interval_minutes=req.interval_minutes,
+            by=by,
+        )
+
+
+def sync(store: Store, req: ReportRequest, *, runs: int = 10) -> SyncHealth:
+    """The sync health report (`aiq report sync`)."""
+    from aiq.reports.sync_health import sync_health
+
+    with store.connect() as conn:
+        return sync_health(conn, req.scope(conn), req.now, req.interval_minutes, runs=runs)
+
+
+def monthly(store: Store, req: ReportRequest) -> MonthlyReport:
+    """The monthly owner's report; without a month, the last full month."""
+    from aiq.reports.monthly import monthly_report
+
+    period = req.period() if req.month or req.date_from or req.date_to else last_full_month(req.day)
+    with store.connect() as conn:
+        return monthly_report(
+            conn,
+            req.scope(conn),
+            period,
+            today=req.day,
+            as_of=req.as_of,
+            now=req.now,
+            interval_minutes=req.interval_minutes,
+        )

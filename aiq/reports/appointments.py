@@ -1,0 +1,248 @@
+"""`aiq report appointments`: counts by status, rates, and their breakdowns (metrics.md).
+
+Counts come from ``rollup_appointments_daily`` (out-of-office entries are already left out);
+only the split of still-open appointments into *upcoming* (start in the future) and *unresolved*
+(start in the past) reads the facts, because it depends on the hour, not the date.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, case, func, select
+
+from aiq.reports.period import Period
+from aiq.reports.scope import Scope
+from aiq.reports.sync_health import Freshness, data_freshness
+from aiq.store.models import Appointment, RollupAppointmentsDaily, table_of
+from aiq.store.rollups import PENDING_STATUSES
+
+BREAKDOWNS = ("clinic", "provider", "day")
+_KEYS = {"clinic": "clinic_id", "provider": "provider_id", "day": "local_date"}
+
+
+def ratio(part: int, whole: int) -> float | None:
+    """``part / whole``, or None when ``whole`` is zero."""
+    return part / whole if whole else None
+
+
+@dataclass
+class AppointmentFigures:
+    """The appointment figures of metrics.md for one period or one group."""
+
+    booked: int = 0
+    completed: int = 0
+    canceled: int = 0
+    no_shows: int = 0
+    upcoming: int = 0
+    unresolved: int = 0
+    late_cancellations: int = 0
+    new_patients: int = 0
+    online_booked: int = 0
+    completed_minutes: int = 0
+
+    @property
+    def resolved(self) -> int:
+        return self.completed + self.canceled + self.no_shows
+
+    @property
+    def completion_rate(self) -> float | None:
+        return ratio(self.completed, self.resolved)
+
+    @property
+    def cancellation_rate(self) -> float | None:
+        return ratio(self.canceled, self.resolved)
+
+    @property
+    def no_show_rate(self) -> float | None:
+        return ratio(self.no_shows, self.resolved)
+
+    @property
+    def new_patient_share(self) -> float | None:
+        return ratio(self.new_patients, self.completed)
+
+    @property
+    def online_booking_share(self) -> float | None:
+        return ratio(self.online_booked, self.booked)
+
+    @property
+    def booked_hours(self) -> float:
+        return self.completed_minutes / 60
+
+    def add(self, other: AppointmentFigures) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in (
+            "resolved",
+            "completion_rate",
+            "cancellation_rate",
+            "no_show_rate",
+            "new_patient_share",
+            "online_booking_share",
+            "booked_hours",
+        ):
+            d[name] = getattr(self, name)
+        return d
+
+
+@dataclass
+class AppointmentRow:
+    """One row of a breakdown."""
+
+    key: Any
+    label: str
+    figures: AppointmentFigures
+
+
+@dataclass
+class AppointmentsReport:
+    """The answer to "how many appointments, and how did they go?"."""
+
+    scope: Scope
+    period: Period
+    today: date
+    as_of: datetime
+    summary: AppointmentFigures
+    freshness: Freshness
+    by: str | None = None
+    rows: list[AppointmentRow] = field(default_factory=list)
+
+    @property
+    def has_data(self) -> bool:
+        return self.summary.booked > 0
+
+
+def _norm(key: str | None, value: Any) -> Any:
+    if key == "day":
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    return None if key is None else int(value)
+
+
+def appointment_figures(
+    conn: Connection, scope: Scope, period: Period, as_of: datetime, key: str | None = None
+) -> dict[Any, AppointmentFigures]:
+    """The figures of ``period`` in ``scope`` grouped by ``key`` (clinic, provider, day or None).
+
+    Open appointments (booked, confirmed, checked in) starting after ``as_of`` (naive UTC) are
+    upcoming; the others are unresolved.
+    """
+    r = table_of(RollupAppointmentsDaily)
+    cols = [r.c[_KEYS[key]]] if key else []
+    query = select(
+        *cols,
+        func.sum(r.c.booked),
+        func.sum(r.c.completed),
+        func.sum(r.c.canceled),
+        func.sum(r.c.no_show),
+        func.sum(r.c.late_canceled),
+        func.sum(r.c.new_patient_completed),
+        func.sum(r.c.online_booked),
+        func.sum(r.c.completed_minutes),
+    ).where(
+        r.c.org_id == scope.org_id, r.c.local_date >= period.start, r.c.local_date <= period.end
+    )
+    if cols:
+        query = query.group_by(*cols)
+    if scope.clinic_id is not None:
+        query = query.where(r.c.clinic_id == scope.clinic_id)
+    if scope.provider_id is not None:
+        query = query.where(r.c.provider_id == scope.provider_id)
+    out: dict[Any, AppointmentFigures] = defaultdict(AppointmentFigures)
+    for row in conn.execute(query):
+        vals = list(row)
+        k = _norm(key, vals.pop(0)) if key else None
+        if vals[0] is None:
+            continue  # no rows at all: SUM over nothing
+        f = out[k]
+        (
+            f.booked,
+            f.completed,
+            f.canceled,
+            f.no_shows,
+            f.late_cancellations,
+            f.new_patients,
+            f.online_booked,
+            f.completed_minutes,
+        ) = (int(v or 0) for v in vals)
+
+    a = table_of(Appointment)
+    provider = func.coalesce(a.c.provider_id, 0)
+    kcol: Any = {"clinic": a.c.clinic_id, "provider": provider, "day": a.c.local_date}.get(
+        key or ""
+    )
+    future = a.c.start_at > as_of
+    pending = select(
+        *([kcol] if kcol is not None else []),
+        func.sum(case((future, 1), else_=0)),
+        func.sum(case((future, 0), else_=1)),
+    ).where(
+        a.c.org_id == scope.org_id,
+        a.c.local_date >= period.start,
+        a.c.local_date <= period.end,
+        a.c.kind != "out_of_office",
+        a.c.status.in_(PENDING_STATUSES),
+    )
+    if kcol is not None:
+        pending = pending.group_by(kcol)
+    if scope.clinic_id is not None:
+        pending = pending.where(a.c.clinic_id == scope.clinic_id)
+    if scope.provider_id is not None:
+        pending = pending.where(a.c.provider_id == scope.provider_id)
+    for row in conn.execute(pending):
+        vals = list(row)
+        k = _norm(key, vals.pop(0)) if key else None
+        if vals[0] is None:
+            continue
+        out[k].upcoming = int(vals[0])
+        out[k].unresolved = int(vals[1])
+    return dict(out)
+
+
+def appointments_report(
+    conn: Connection,
+    scope: Scope,
+    period: Period,
+    *,
+    today: date,
+    as_of: datetime,
+    now: datetime,
+    interval_minutes: int,
+    by: str | None = None,
+) -> AppointmentsReport:
+    """The appointments report of ``period`` in ``scope``, split ``by`` clinic, provider or day."""
+    summary = appointment_figures(conn, scope, period, as_of).get(None, AppointmentFigures())
+    report = AppointmentsReport(
+        scope=scope,
+        period=period,
+        today=today,
+        as_of=as_of,
+        summary=summary,
+        freshness=data_freshness(conn, scope.org_id, now, interval_minutes),
+        by=by,
+    )
+    if by is None:
+        return report
+    groups = appointment_figures(conn, scope, period, as_of, by)
+    if by == "day":
+        report.rows = [
+            AppointmentRow(d, d.isoformat(), groups.get(d, AppointmentFigures()))
+            for d in period.dates()
+        ]
+    elif by == "clinic":
+        ids = [scope.clinic_id] if scope.clinic_id is not None else sorted(scope.clinics)
+        ids += sorted(set(groups) - set(ids))
+        report.rows = [
+            AppointmentRow(c, scope.clinic(c), groups.get(c, AppointmentFigures())) for c in ids
+        ]
+    else:
+        ordered = sorted(groups.items(), key=lambda kv: (kv[0] == 0, -kv[1].booked))
+        report.rows = [
+            AppointmentRow(k, scope.staff_name(k) if k else "(no provider)", f) for k, f in ordered
+        ]
+    return report

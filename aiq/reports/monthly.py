@@ -1,0 +1,93 @@
+"""`aiq report monthly`: every report of one month, at a glance, for the owner's one-pager."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection
+
+from aiq.reports.appointments import AppointmentsReport, appointments_report
+from aiq.reports.catalog import CatalogReport, catalog_report
+from aiq.reports.period import Period
+from aiq.reports.providers import ProvidersReport, providers_report
+from aiq.reports.revenue import Breakdown, DayPoint, RevenueReport, breakdown, daily_trend
+from aiq.reports.revenue import revenue_report as _revenue_report
+from aiq.reports.sales import sales_lines
+from aiq.reports.scope import Scope
+from aiq.reports.sync_health import SyncHealth, sync_health
+
+
+@dataclass
+class MonthlyReport:
+    """Revenue, appointments, providers, services, products and sync health of one month."""
+
+    scope: Scope
+    period: Period
+    today: date
+    generated_at: datetime
+    revenue: RevenueReport
+    categories: Breakdown
+    payments: Breakdown
+    previous_trend: list[DayPoint]
+    appointments: AppointmentsReport
+    providers: ProvidersReport
+    services: CatalogReport
+    products: CatalogReport
+    sync: SyncHealth
+
+    @property
+    def has_data(self) -> bool:
+        return self.revenue.has_data or self.appointments.has_data
+
+
+def monthly_report(
+    conn: Connection,
+    scope: Scope,
+    period: Period,
+    *,
+    today: date,
+    as_of: datetime,
+    now: datetime,
+    interval_minutes: int,
+) -> MonthlyReport:
+    """The month's reports, each as its own command computes it."""
+    rev = _revenue_report(
+        conn, scope, period, today=today, now=now, interval_minutes=interval_minutes, by="clinic"
+    )
+    prev = period.to_date(today).previous()
+    prev_days = sales_lines(conn, scope, prev.start, prev.end, "day")
+    appts = appointments_report(
+        conn,
+        scope,
+        period,
+        today=today,
+        as_of=as_of,
+        now=now,
+        interval_minutes=interval_minutes,
+        by="clinic",
+    )
+    providers = providers_report(
+        conn, scope, period, today=today, as_of=as_of, now=now, interval_minutes=interval_minutes
+    )
+    services = catalog_report(
+        conn, scope, period, "service", today=today, now=now, interval_minutes=interval_minutes
+    )
+    products = catalog_report(
+        conn, scope, period, "retail", today=today, now=now, interval_minutes=interval_minutes
+    )
+    return MonthlyReport(
+        scope=scope,
+        period=period,
+        today=today,
+        generated_at=now,
+        revenue=rev,
+        categories=breakdown(conn, scope, period, "category", rev.summary),
+        payments=breakdown(conn, scope, period, "payment-method", rev.summary),
+        previous_trend=daily_trend(prev_days, prev),
+        appointments=appts,
+        providers=providers,
+        services=services,
+        products=products,
+        sync=sync_health(conn, scope, now, interval_minutes, runs=5),
+    )

@@ -1,0 +1,371 @@
+"""AR's Sales Summary, computed from ``rollup_sales_daily`` (see metrics.md).
+
+The rollup holds, per clinic-local day, clinic, employee, category and *line*, the sums a figure
+needs: item lines (``service``, ``retail``, ...) carry item value, item discounts, item tax and
+wallet debits; the ``invoice`` line carries the invoice-level discount, tax, tip and processing
+fee (attributed to the invoice's employee); ``payment:<method>`` lines carry payments by the
+payment's own date; the ``refund`` line carries refunds by the refund's own date. Only counted
+invoices feed it, and refunds only of invoices that are not void.
+
+``sales_lines`` reads those sums for a period, grouped by one key (or none); ``summarize`` turns
+the lines of one group into a ``SalesSummary``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, select
+
+from aiq.reports.period import Period
+from aiq.reports.scope import Scope
+from aiq.store.models import Invoice, InvoiceItem, RollupSalesDaily, table_of
+from aiq.store.rollups import COUNTED_STATUSES
+
+# Item types, as metrics.md groups them.
+PROCEDURES = ("service",)
+RETAIL = ("retail",)
+MEMBERSHIPS = ("membership",)
+WALLET_CREDITS = ("package", "deposit")
+GIFT_CARD_SALES = ("egift",)
+CANCELLATION_FEES = ("cancellation_fee",)
+KNOWN_ITEM_TYPES = (
+    *PROCEDURES,
+    *RETAIL,
+    *MEMBERSHIPS,
+    *WALLET_CREDITS,
+    *GIFT_CARD_SALES,
+    *CANCELLATION_FEES,
+)
+INVOICE_LINE = "invoice"
+REFUND_LINE = "refund"
+PAYMENT_PREFIX = "payment:"
+
+
+@dataclass
+class LineSums:
+    """The sums of one rollup line within one group."""
+
+    line: str
+    quantity_milli: int = 0
+    value_cents: int = 0
+    discount_cents: int = 0
+    tax_cents: int = 0
+    tip_cents: int = 0
+    fee_cents: int = 0
+    wallet_debit_cents: int = 0
+    amount_cents: int = 0
+    invoices: int = 0
+
+    @property
+    def is_item(self) -> bool:
+        return self.line not in (INVOICE_LINE, REFUND_LINE) and not self.line.startswith(
+            PAYMENT_PREFIX
+        )
+
+
+@dataclass
+class SalesSummary:
+    """Every figure of AR's Sales Summary for one period (and one group of a breakdown), in cents.
+
+    ``other_items`` is the value of item types metrics.md does not name (none today); it counts in
+    total sales like every item.
+    """
+
+    procedures: int = 0
+    retail: int = 0
+    memberships: int = 0
+    wallet_credits: int = 0
+    gift_card_sales: int = 0
+    cancellation_fees: int = 0
+    other_items: int = 0
+    discounts: int = 0
+    tips: int = 0
+    tax: int = 0
+    processing_fees: int = 0
+    wallet_debits: int = 0
+    wallet_payments: int = 0
+    gift_card_redemptions: int = 0
+    refunds: int = 0
+    invoices: int = 0
+    payments: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def item_value(self) -> int:
+        """Item value over every item type (AR's subtotals, cancellation fees and retail)."""
+        return (
+            self.procedures
+            + self.retail
+            + self.memberships
+            + self.wallet_credits
+            + self.gift_card_sales
+            + self.cancellation_fees
+            + self.other_items
+        )
+
+    @property
+    def sales_from_procedures_and_retail(self) -> int:
+        return self.procedures + self.retail + self.tips + self.tax
+
+    @property
+    def total_sales(self) -> int:
+        return self.item_value + self.tips + self.tax
+
+    @property
+    def net_sales(self) -> int:
+        return (
+            self.total_sales
+            - self.tips
+            - self.tax
+            - self.wallet_debits
+            - self.gift_card_redemptions
+            - self.refunds
+            - self.processing_fees
+            - self.discounts
+            - self.wallet_payments
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.invoices or self.refunds or self.payments or self.item_value)
+
+    def add(self, other: SalesSummary) -> None:
+        """Add ``other``'s figures into this one."""
+        for f in fields(self):
+            if f.name == "payments":
+                for k, v in other.payments.items():
+                    self.payments[k] = self.payments.get(k, 0) + v
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every figure, derived ones included, in cents."""
+        d: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["payments"] = dict(sorted(self.payments.items()))
+        d["sales_from_procedures_and_retail"] = self.sales_from_procedures_and_retail
+        d["total_sales"] = self.total_sales
+        d["net_sales"] = self.net_sales
+        return d
+
+
+# The Sales Summary, in the order AR shows it, with the names people read.
+SUMMARY_FIGURES: tuple[tuple[str, str], ...] = (
+    ("procedures", "Procedures"),
+    ("retail", "Retail"),
+    ("memberships", "Memberships"),
+    ("wallet_credits", "Wallet credits (packages, deposits)"),
+    ("gift_card_sales", "Gift card sales"),
+    ("cancellation_fees", "Cancellation fees"),
+    ("other_items", "Other items"),
+    ("tips", "Tips"),
+    ("tax", "Tax"),
+    ("sales_from_procedures_and_retail", "Sales from procedures and retail"),
+    ("total_sales", "Total sales"),
+    ("discounts", "Discounts"),
+    ("wallet_debits", "Wallet debits (package redemptions)"),
+    ("wallet_payments", "Wallet payments"),
+    ("gift_card_redemptions", "Gift card redemptions"),
+    ("refunds", "Refunds"),
+    ("processing_fees", "Processing fees"),
+    ("net_sales", "Net sales"),
+)
+HEADLINE_FIGURES = ("sales_from_procedures_and_retail", "total_sales", "net_sales")
+
+
+def summarize(lines: Iterable[LineSums], *, item_level: bool = False) -> SalesSummary:
+    """The Sales Summary of one group's lines.
+
+    With ``item_level``, discounts and tax come from the item lines (so they can be attributed to
+    an item's employee or category) instead of the invoice line.
+    """
+    s = SalesSummary()
+    for ln in lines:
+        if ln.is_item:
+            t = ln.line
+            if t in PROCEDURES:
+                s.procedures += ln.value_cents
+            elif t in RETAIL:
+                s.retail += ln.value_cents
+            elif t in MEMBERSHIPS:
+                s.memberships += ln.value_cents
+            elif t in WALLET_CREDITS:
+                s.wallet_credits += ln.value_cents
+            elif t in GIFT_CARD_SALES:
+                s.gift_card_sales += ln.value_cents
+            elif t in CANCELLATION_FEES:
+                s.cancellation_fees += ln.value_cents
+            else:
+                s.other_items += ln.value_cents
+            s.wallet_debits += ln.wallet_debit_cents
+            if item_level:
+                s.discounts += ln.discount_cents
+                s.tax += ln.tax_cents
+        elif ln.line == INVOICE_LINE:
+            if not item_level:
+                s.discounts += ln.discount_cents
+                s.tax += ln.tax_cents
+            s.tips += ln.tip_cents
+            s.processing_fees += ln.fee_cents
+            s.invoices += ln.invoices
+        elif ln.line == REFUND_LINE:
+            s.refunds += ln.amount_cents
+        else:
+            method = ln.line[len(PAYMENT_PREFIX) :]
+            s.payments[method] = s.payments.get(method, 0) + ln.amount_cents
+            if method == "wallet":
+                s.wallet_payments += ln.amount_cents
+            elif method == "egift":
+                s.gift_card_redemptions += ln.amount_cents
+    return s
+
+
+_KEYS = {
+    "clinic": "clinic_id",
+    "employee": "employee_id",
+    "category": "category_id",
+    "day": "local_date",
+}
+
+
+def sales_lines(
+    conn: Connection,
+    scope: Scope,
+    start: date,
+    end: date,
+    key: str | None = None,
+    *,
+    employee_filter: bool = True,
+) -> dict[Any, list[LineSums]]:
+    """The rollup's line sums for ``[start, end]`` in ``scope``, grouped by ``key``.
+
+    ``key`` is ``clinic``, ``employee``, ``category``, ``day`` or None (one group, keyed None).
+    """
+    r = table_of(RollupSalesDaily)
+    cols: list[Any] = []
+    group: list[Any] = []
+    if key is not None:
+        kc = r.c[_KEYS[key]]
+        cols.append(kc)
+        group.append(kc)
+    group.append(r.c.line)
+    query = (
+        select(
+            *cols,
+            r.c.line,
+            func.sum(r.c.quantity_milli),
+            func.sum(r.c.value_cents),
+            func.sum(r.c.discount_cents),
+            func.sum(r.c.tax_cents),
+            func.sum(r.c.tip_cents),
+            func.sum(r.c.fee_cents),
+            func.sum(r.c.wallet_debit_cents),
+            func.sum(r.c.amount_cents),
+            func.sum(r.c.invoices),
+        )
+        .where(r.c.org_id == scope.org_id, r.c.local_date >= start, r.c.local_date <= end)
+        .group_by(*group)
+    )
+    if scope.clinic_id is not None:
+        query = query.where(r.c.clinic_id == scope.clinic_id)
+    if scope.provider_id is not None and employee_filter:
+        query = query.where(r.c.employee_id == scope.provider_id)
+    out: dict[Any, list[LineSums]] = defaultdict(list)
+    for row in conn.execute(query):
+        k = None
+        vals = list(row)
+        if key is not None:
+            k = vals.pop(0)
+            if key == "day" and not isinstance(k, date):
+                k = date.fromisoformat(str(k))
+            elif key != "day":
+                k = int(k)
+        line = str(vals[0])
+        out[k].append(LineSums(line, *(int(v or 0) for v in vals[1:])))
+    return dict(out)
+
+
+def sales_summary(conn: Connection, scope: Scope, period: Period) -> SalesSummary:
+    """The Sales Summary of ``period`` in ``scope``."""
+    return summarize(sales_lines(conn, scope, period.start, period.end).get(None, []))
+
+
+@dataclass
+class TicketStats:
+    """The invoices an average ticket is figured over, and the ticket."""
+
+    invoices: int
+    value_cents: int
+    average_cents: int | None
+
+
+def average_ticket(conn: Connection, scope: Scope, period: Period) -> TicketStats:
+    """(procedures + retail - discounts of invoices holding either) / those invoices (metrics.md).
+
+    With a provider filter: the provider's service and retail items, less their item discounts,
+    over the counted invoices that hold one of them.
+    """
+    inv = table_of(Invoice)
+    item = table_of(InvoiceItem)
+    kinds = (*PROCEDURES, *RETAIL)
+    base = [
+        inv.c.org_id == scope.org_id,
+        inv.c.local_date >= period.start,
+        inv.c.local_date <= period.end,
+        inv.c.status.in_(COUNTED_STATUSES),
+    ]
+    if scope.clinic_id is not None:
+        base.append(inv.c.clinic_id == scope.clinic_id)
+    joined = inv.join(item, and_(item.c.org_id == inv.c.org_id, item.c.invoice_id == inv.c.id))
+    if scope.provider_id is not None:
+        row = conn.execute(
+            select(
+                func.count(func.distinct(inv.c.id)),
+                func.coalesce(func.sum(item.c.value_cents - item.c.discount_cents), 0),
+            )
+            .select_from(joined)
+            .where(*base, item.c.item_type.in_(kinds), item.c.employee_id == scope.provider_id)
+        ).one()
+        n, value = int(row[0] or 0), int(row[1] or 0)
+    else:
+        holds = exists().where(
+            item.c.org_id == inv.c.org_id,
+            item.c.invoice_id == inv.c.id,
+            item.c.item_type.in_(kinds),
+        )
+        values = conn.execute(
+            select(func.coalesce(func.sum(item.c.value_cents), 0))
+            .select_from(joined)
+            .where(*base, item.c.item_type.in_(kinds))
+        ).scalar_one()
+        row = conn.execute(
+            select(func.count(), func.coalesce(func.sum(inv.c.discount_cents), 0)).where(
+                *base, holds
+            )
+        ).one()
+        n = int(row[0] or 0)
+        value = int(values or 0) - int(row[1] or 0)
+    return TicketStats(n, value, divide_round(value, n) if n else None)
+
+
+def divide_round(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half away from zero, in integers."""
+    q, r = divmod(abs(numerator), denominator)
+    if 2 * r >= denominator:
+        q += 1
+    return q if numerator >= 0 else -q
+
+
+def change(current: int | float, base: int | float | None) -> float | None:
+    """The change from ``base`` to ``current`` as a fraction (0.12 is +12 %); None from zero."""
+    if base is None or base == 0:
+        return None
+    return (current - base) / abs(base)
+
+
+def lines_by(groups: Mapping[Any, list[LineSums]], *, item_level: bool) -> dict[Any, SalesSummary]:
+    """``summarize`` for every group."""
+    return {k: summarize(v, item_level=item_level) for k, v in groups.items()}

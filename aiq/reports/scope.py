@@ -1,0 +1,196 @@
+"""What a report is about: the practice, and optionally one clinic and one provider.
+
+``resolve_scope`` turns the names a person types (``--clinic austin``, ``--provider "Mia R."``)
+into ids, suggesting the close names when one is unknown, and says "run aiq sync first" when the
+database holds nothing to report on.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, select
+
+from aiq.errors import DataMissing, UsageError
+from aiq.store.models import Clinic, Org, Staff, table_of
+
+if TYPE_CHECKING:
+    from aiq.store.db import Store
+
+_SYNC_FIRST = "run aiq sync first (or aiq demo to try the sandbox)"
+
+
+@dataclass(frozen=True)
+class StaffInfo:
+    """A staff member as reports name them."""
+
+    id: int
+    name: str
+    role: str
+    is_provider: bool
+    is_active: bool
+    clinic_ids: tuple[int, ...]
+    commission_bp: int | None
+    goal_procedures: int | None
+    goal_sales_cents: int | None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The practice a report covers, with the clinic and provider filters in force."""
+
+    org_id: int
+    org_name: str
+    currency: str
+    clinics: dict[int, str] = field(default_factory=dict)
+    staff: dict[int, StaffInfo] = field(default_factory=dict)
+    clinic_id: int | None = None
+    provider_id: int | None = None
+
+    @property
+    def clinic_name(self) -> str | None:
+        return None if self.clinic_id is None else self.clinics.get(self.clinic_id)
+
+    @property
+    def provider_name(self) -> str | None:
+        if self.provider_id is None:
+            return None
+        info = self.staff.get(self.provider_id)
+        return info.name if info else str(self.provider_id)
+
+    def staff_name(self, staff_id: int | None) -> str:
+        """A staff member's display name; 0 or None is "(none)"."""
+        if not staff_id:
+            return "(none)"
+        info = self.staff.get(staff_id)
+        return info.name if info else f"staff {staff_id}"
+
+    def clinic(self, clinic_id: int) -> str:
+        return self.clinics.get(clinic_id, f"clinic {clinic_id}")
+
+    def describe(self) -> str:
+        """``Glow Med Spa``, ``Glow Med Spa, Austin``, ``Glow Med Spa, Austin, Mia R.``."""
+        parts = [self.org_name]
+        if self.clinic_name:
+            parts.append(self.clinic_name)
+        if self.provider_name:
+            parts.append(self.provider_name)
+        return ", ".join(parts)
+
+    def filters(self) -> dict[str, str | None]:
+        return {"clinic": self.clinic_name, "provider": self.provider_name}
+
+
+def match_name(kind: str, text: str, names: dict[int, str]) -> int:
+    """The id of the one ``kind`` called ``text``: exactly, by id, or by a unique prefix.
+
+    Unknown or ambiguous names are usage errors that list the close names.
+    """
+    wanted = text.strip().casefold()
+    exact = [i for i, n in names.items() if n.casefold() == wanted]
+    if len(exact) == 1:
+        return exact[0]
+    if wanted.isdigit() and int(wanted) in names:
+        return int(wanted)
+    partial = [i for i, n in names.items() if n.casefold().startswith(wanted)] or [
+        i for i, n in names.items() if wanted in n.casefold()
+    ]
+    if len(partial) == 1:
+        return partial[0]
+    if len(partial) > 1:
+        choices = ", ".join(sorted(names[i] for i in partial))
+        raise UsageError(f"{text!r} matches several {kind}s: {choices}", hint="be more precise")
+    by_lower = {n.casefold(): n for n in names.values()}
+    close = difflib.get_close_matches(wanted, list(by_lower), n=3, cutoff=0.5)
+    if close:
+        hint = "did you mean " + " or ".join(repr(by_lower[c]) for c in close) + "?"
+    else:
+        known = sorted(names.values())
+        hint = "known: " + ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+    raise UsageError(f"there is no {kind} called {text!r}", hint=hint)
+
+
+def _org_row(conn: Connection, org_name: str | None) -> tuple[int, str, str]:
+    org = table_of(Org)
+    rows = conn.execute(
+        select(org.c.id, org.c.name, org.c.currency)
+        .where(org.c.deleted_at.is_(None))
+        .order_by(org.c.name)
+    ).all()
+    if not rows:
+        raise DataMissing("the database holds no practice yet", hint=_SYNC_FIRST)
+    if org_name is not None:
+        names = {int(r.id): str(r.name) for r in rows}
+        org_id = match_name("practice", org_name, names)
+        row = next(r for r in rows if int(r.id) == org_id)
+    elif len(rows) > 1:
+        raise UsageError(
+            f"the database holds {len(rows)} practices: {', '.join(r.name for r in rows)}",
+            hint="choose one with --org NAME",
+        )
+    else:
+        row = rows[0]
+    return int(row.id), str(row.name), str(row.currency or "")
+
+
+def load_scope(
+    conn: Connection,
+    org_name: str | None = None,
+    clinic: str | None = None,
+    provider: str | None = None,
+    *,
+    currency: str | None = None,
+) -> Scope:
+    """The scope of a report, resolved inside ``conn``."""
+    org_id, name, org_currency = _org_row(conn, org_name)
+    c = table_of(Clinic)
+    clinics = {
+        int(r.id): str(r.name)
+        for r in conn.execute(select(c.c.id, c.c.name).where(c.c.org_id == org_id).order_by(c.c.id))
+    }
+    if not clinics:
+        raise DataMissing(f"nothing has been synced for {name} yet", hint=_SYNC_FIRST)
+    s = table_of(Staff)
+    staff = {
+        int(r.id): StaffInfo(
+            id=int(r.id),
+            name=str(r.display_name),
+            role=str(r.role),
+            is_provider=bool(r.is_provider),
+            is_active=bool(r.is_active),
+            clinic_ids=tuple(int(x) for x in (r.clinic_ids or [])),
+            commission_bp=r.commission_bp,
+            goal_procedures=r.goal_procedures_per_month,
+            goal_sales_cents=r.goal_sales_per_month_cents,
+        )
+        for r in conn.execute(select(s).where(s.c.org_id == org_id).order_by(s.c.id))
+    }
+    clinic_id = match_name("clinic", clinic, clinics) if clinic is not None else None
+    provider_id = None
+    if provider is not None:
+        providers = {i: st.name for i, st in staff.items() if st.is_provider}
+        provider_id = match_name("provider", provider, providers)
+    return Scope(
+        org_id=org_id,
+        org_name=name,
+        currency=(currency or org_currency or "USD").upper(),
+        clinics=clinics,
+        staff=staff,
+        clinic_id=clinic_id,
+        provider_id=provider_id,
+    )
+
+
+def resolve_scope(
+    store: Store,
+    org_name: str | None = None,
+    clinic: str | None = None,
+    provider: str | None = None,
+    *,
+    currency: str | None = None,
+) -> Scope:
+    """The scope of a report: see ``load_scope``."""
+    with store.connect() as conn:
+        return load_scope(conn, org_name, clinic, provider, currency=currency)

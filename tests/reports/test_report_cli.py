@@ -1,0 +1,232 @@
+"""`aiq report ...` through the real CLI: formats, bad input, empty periods and databases."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert
+
+from aiq.store.db import Store
+from aiq.store.models import Clinic, SyncRun, SyncRunStream, SyncStreamState, table_of
+from tests.helpers import aiq
+from tests.sync.conftest import add_org
+
+TODAY = ("--today", "2026-11-26")
+
+
+def report(capsys: pytest.CaptureFixture[str], url: str, *args: str):  # type: ignore[no-untyped-def]
+    return aiq(capsys, "--db", url, "report", *args, *TODAY)
+
+
+def test_revenue_table_shows_the_summary_breakdown_and_trend(
+    capsys: pytest.CaptureFixture[str], hand_url: str
+) -> None:
+    r = report(capsys, hand_url, "revenue", "--month", "2026-10", "--by", "clinic")
+    assert r.code == 0, r.err
+    assert "Net sales" in r.out and "$2,353.36" in r.out  # 235336 cents
+    assert "$3,233.18" in r.out  # total sales
+    assert "Austin" in r.out and "$1,831.76" in r.out
+    assert "Daily net sales" in r.out and "█" in r.out
+    # Nothing synced by aiq sync here: the data's freshness is unknown, and it says so.
+    assert "run aiq sync" in r.err
+
+
+def test_revenue_json_csv_ndjson(capsys: pytest.CaptureFixture[str], hand_url: str) -> None:
+    r = report(capsys, hand_url, "revenue", "--month", "2026-10", "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["summary"]["net_sales_cents"] == 235336
+    assert doc["average_ticket"]["average_cents"] == 24486
+    assert doc["comparisons"][0]["summary"]["net_sales_cents"] == 14000
+    assert doc["period"] == {"start": "2026-10-01", "end": "2026-10-31", "label": "2026-10"}
+
+    r = report(capsys, hand_url, "revenue", "--month", "2026-10", "-f", "csv", "--by", "provider")
+    assert r.code == 0, r.err
+    rows = list(csv.DictReader(io.StringIO(r.out)))
+    assert {row["provider"]: int(row["net_sales_cents"]) for row in rows} == {
+        "Mia R.": 86931,
+        "Noah K.": 37625,
+        "Front D.": 110780,
+    }
+
+    r = report(capsys, hand_url, "revenue", "--month", "2026-10", "-f", "ndjson")
+    lines = [json.loads(line) for line in r.out.splitlines()]
+    assert {d["figure"]: d["cents"] for d in lines}["total_sales"] == 323318
+
+
+def test_every_report_runs_in_every_format(
+    capsys: pytest.CaptureFixture[str], hand_url: str
+) -> None:
+    commands = [
+        ["appointments", "--by", "provider"],
+        ["providers"],
+        ["services"],
+        ["products", "--by", "category"],
+        ["revenue", "--by", "payment-method"],
+        ["revenue", "--by", "day", "--clinic", "Scottsdale"],
+    ]
+    for cmd in commands:
+        for fmt in ("table", "json", "ndjson", "csv"):
+            r = report(capsys, hand_url, *cmd, "--month", "2026-10", "--format", fmt)
+            assert r.code == 0, (cmd, fmt, r.err)
+            assert r.out.strip(), (cmd, fmt)
+            if fmt == "json":
+                json.loads(r.out)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["revenue", "--month", "2026-13"], 2, "is not a month"),
+        (["revenue", "--month", "October"], 2, "is not a month"),
+        (["revenue", "--from", "2026-10-10", "--to", "2026-10-01"], 2, "is after --to"),
+        (["revenue", "--from", "2026-10-32"], 2, "is not a date"),
+        (["revenue", "--month", "2026-10", "--from", "2026-10-01"], 2, "not both"),
+        (["revenue", "--month", "2027-01"], 2, "in the future"),
+        (["providers", "--from", "2026-12-01", "--to", "2026-12-31"], 2, "in the future"),
+        (["revenue", "--clinic", "Austn"], 2, "did you mean 'Austin'?"),
+        (["revenue", "--provider", "Noa K"], 2, "did you mean 'Noah K.'?"),
+        (["revenue", "--provider", "Front D."], 2, "there is no provider called"),
+        (["revenue", "--org", "Nope"], 2, "there is no practice called 'Nope'"),
+        (["revenue", "--by", "planet"], 2, "planet"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    capsys: pytest.CaptureFixture[str], hand_url: str, args: list[str], code: int, message: str
+) -> None:
+    r = report(capsys, hand_url, *args)
+    assert r.code == code, r.err
+    assert message in r.err
+    assert r.out == ""
+    assert "Traceback" not in r.err
+
+
+def test_a_month_with_no_data_says_so(capsys: pytest.CaptureFixture[str], hand_url: str) -> None:
+    for cmd in ("revenue", "appointments", "providers", "services", "products"):
+        r = report(capsys, hand_url, cmd, "--month", "2026-06")
+        assert r.code == 0, r.err
+        assert "No " in r.out and "in 2026-06" in r.out, cmd
+    r = report(capsys, hand_url, "revenue", "--month", "2026-06", "--format", "json")
+    assert json.loads(r.out)["has_data"] is False
+
+
+def test_appointments_may_look_ahead(capsys: pytest.CaptureFixture[str], hand_url: str) -> None:
+    r = report(capsys, hand_url, "appointments", "--month", "2026-12")
+    assert r.code == 0, r.err
+    assert "No appointments" in r.out
+
+
+def test_an_empty_database_says_run_sync_first(
+    capsys: pytest.CaptureFixture[str], db_url: str
+) -> None:
+    for cmd in ("revenue", "appointments", "providers", "services", "products", "sync", "monthly"):
+        r = aiq(capsys, "--db", db_url, "report", cmd)
+        assert r.code == 1, (cmd, r.err)
+        assert "run aiq sync first" in r.err
+        assert len(r.err.strip().splitlines()) <= 2  # the schema note on first use, the error
+
+
+def _sync_state(store: Store, org_id: int, ages: dict[str, timedelta], error: str | None) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with store.begin() as conn:
+        conn.execute(
+            insert(table_of(Clinic)).values(
+                org_id=org_id, id=1, name="Austin", timezone="America/Chicago", row_hash=1
+            )
+        )
+        for stream, age in ages.items():
+            conn.execute(
+                insert(table_of(SyncStreamState)).values(
+                    org_id=org_id,
+                    stream=stream,
+                    last_success_at=now - age,
+                    consecutive_failures=2 if error else 0,
+                    known_fields=[],
+                )
+            )
+        run_id = conn.execute(
+            insert(table_of(SyncRun)).values(
+                org_id=org_id,
+                started_at=now - timedelta(minutes=5),
+                ended_at=now - timedelta(minutes=4),
+                status="failed" if error else "ok",
+                mode="incremental",
+                requests=12,
+                rows_inserted=3,
+                error=error,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        conn.execute(
+            insert(table_of(SyncRunStream)).values(
+                run_id=run_id,
+                stream="invoices",
+                org_id=org_id,
+                started_at=now - timedelta(minutes=5),
+                ended_at=now - timedelta(minutes=4, seconds=30),
+                status="failed" if error else "ok",
+                rows_inserted=3,
+                error=error,
+            )
+        )
+
+
+def test_sync_report_and_freshness(
+    capsys: pytest.CaptureFixture[str], store: Store, db_url: str
+) -> None:
+    org_id = add_org(store)
+    _sync_state(
+        store,
+        org_id,
+        {
+            "clinics": timedelta(minutes=10),  # fresh: within 30 min
+            "appointments": timedelta(minutes=45),  # delayed: past one interval
+            "invoices": timedelta(hours=3),  # stale: past two
+        },
+        error="invoices: AR answered 503 five times",
+    )
+    r = aiq(capsys, "--db", db_url, "report", "sync", "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    fresh = {s["stream"]: s["freshness"] for s in doc["streams"]}
+    assert fresh == {"clinics": "fresh", "appointments": "delayed", "invoices": "stale"}
+    inv = next(s for s in doc["streams"] if s["stream"] == "invoices")
+    assert inv["last_error"] == "invoices: AR answered 503 five times"
+    assert inv["consecutive_failures"] == 2 and inv["rows_inserted"] == 3
+    assert inv["duration_seconds"] == 30.0
+    assert doc["freshness"]["status"] == "stale"  # the older of appointments and invoices
+    assert doc["runs"][0]["status"] == "failed" and doc["runs"][0]["requests"] == 12
+
+    r = aiq(capsys, "--db", db_url, "report", "sync")
+    assert r.code == 0 and "stale" in r.out and "delayed" in r.out
+
+    # Every business report warns when its data is stale.
+    r = aiq(capsys, "--db", db_url, "report", "revenue")
+    assert r.code == 0, r.err
+    assert "the data is stale: last synced 3 h ago" in r.err
+    assert "every 30 min" in r.err
+
+
+def test_the_schedule_comes_from_the_daemon_interval(
+    capsys: pytest.CaptureFixture[str], store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org_id = add_org(store)
+    _sync_state(
+        store, org_id, {"appointments": timedelta(hours=3), "invoices": timedelta(hours=3)}, None
+    )
+    monkeypatch.setenv("AIQ_DAEMON_INTERVAL_MINUTES", "240")
+    r = aiq(capsys, "--db", db_url, "report", "sync", "-f", "json")
+    assert json.loads(r.out)["freshness"]["status"] == "fresh"
+    r = aiq(capsys, "--db", db_url, "report", "appointments")
+    assert "stale" not in r.err and "delayed" not in r.err
+
+
+def test_currency_follows_the_setting(
+    capsys: pytest.CaptureFixture[str], hand_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIQ_REPORT_CURRENCY", "EUR")
+    r = report(capsys, hand_url, "revenue", "--month", "2026-10")
+    assert "€2,353.36" in r.out

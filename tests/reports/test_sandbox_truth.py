@@ -1,0 +1,171 @@
+"""On the sandbox's data, synced over real HTTP, the revenue report equals a direct computation
+from the sandbox's ground truth, for several months and clinics, on SQLite and Postgres.
+
+The direct computation reads the invoices exactly as AR serialises them (decimal strings, local
+timestamps) and applies metrics.md with nothing of aiq's in between: no mapping, no rollups.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from aiq.reports import api
+from aiq.reports.api import ReportRequest
+from aiq.reports.period import Period, parse_month
+from aiq.sandbox.server import RunningSandbox
+from aiq.store.db import Store
+from tests.sync.conftest import SyncFn
+
+COUNTED = {"paid", "partially_paid", "refunded", "partially_refunded"}
+ITEM_FIGURE = {
+    "service": "procedures",
+    "retail": "retail",
+    "membership": "memberships",
+    "package": "wallet_credits",
+    "deposit": "wallet_credits",
+    "egift": "gift_card_sales",
+    "cancellation_fee": "cancellation_fees",
+}
+
+
+def cents(text: Any) -> int:
+    return int((Decimal(str(text or "0")) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def truth_summary(truth: dict[str, Any], period: Period, clinic: int | None) -> dict[str, int]:
+    """metrics.md's Sales Summary straight from the sandbox's invoices."""
+    f: Counter[str] = Counter()
+
+    def inside(ts: str | None, fallback: str) -> bool:
+        day = date.fromisoformat((ts or fallback)[:10])
+        return period.start <= day <= period.end
+
+    for inv in truth["invoices"]:
+        if clinic is not None and inv["clinic_id"] != clinic:
+            continue
+        counted = inv["status"] in COUNTED
+        if counted and inside(inv["created_at"], ""):
+            f["invoices"] += 1
+            for it in inv["items"]:
+                value = Decimal(it["unit_price"]) * Decimal(it["quantity"]) * 100
+                value_cents = int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+                f[ITEM_FIGURE.get(it["item_type"], "other_items")] += value_cents
+                f["wallet_debits"] += cents(it["wallet_debit"])
+            f["discounts"] += cents(inv["discount"])
+            f["tips"] += cents(inv["tip"])
+            f["tax"] += cents(inv["tax"])
+            f["processing_fees"] += cents(inv["processing_fee"])
+        if counted:
+            for p in inv["payments"]:
+                if inside(p["paid_at"], inv["created_at"]):
+                    if p["method"] == "wallet":
+                        f["wallet_payments"] += cents(p["amount"])
+                    elif p["method"] == "egift":
+                        f["gift_card_redemptions"] += cents(p["amount"])
+        if inv["status"] != "void":
+            for rf in inv["refunds"]:
+                if inside(rf["refunded_at"], inv["created_at"]):
+                    f["refunds"] += cents(rf["amount"])
+    items = sum(f[k] for k in set(ITEM_FIGURE.values()) | {"other_items"})
+    f["sales_from_procedures_and_retail"] = f["procedures"] + f["retail"] + f["tips"] + f["tax"]
+    f["total_sales"] = items + f["tips"] + f["tax"]
+    f["net_sales"] = f["total_sales"] - sum(
+        f[k]
+        for k in (
+            "tips",
+            "tax",
+            "wallet_debits",
+            "gift_card_redemptions",
+            "refunds",
+            "processing_fees",
+            "discounts",
+            "wallet_payments",
+        )
+    )
+    return dict(f)
+
+
+def truth_appointments(truth: dict[str, Any], period: Period, clinic: int | None) -> Counter[str]:
+    c: Counter[str] = Counter()
+    for a in truth["appointments"]:
+        if a["kind"] == "out_of_office" or (clinic is not None and a["clinic_id"] != clinic):
+            continue
+        if period.start <= date.fromisoformat(a["start"][:10]) <= period.end:
+            c["all"] += 1
+            c[a["status"]] += 1
+    return c
+
+
+def test_revenue_matches_the_sandbox_truth(
+    store: Store,
+    org_id: int,
+    served: RunningSandbox,
+    run_sync: SyncFn,
+) -> None:
+    report = run_sync(served)
+    assert report.status == "ok", report.errors
+    sb = served.sandbox
+    truth = sb.truth()
+    today = sb.now.date()
+    clinics = [c["id"] for c in truth["clinics"]]
+    assert len(clinics) >= 2
+    months = ["2025-12", "2026-03", "2026-07", "2026-10", f"{today:%Y-%m}"]
+    checked = 0
+    for month in months:
+        period = parse_month(month)
+        for clinic in [None, *clinics]:
+            name = (
+                None
+                if clinic is None
+                else next(c["name"] for c in truth["clinics"] if c["id"] == clinic)
+            )
+            req = ReportRequest(month=month, clinic=name, today=today)
+            got = api.revenue(store, req).summary.as_dict()
+            want = truth_summary(truth, period, clinic)
+            assert want["invoices"] > 0, (month, clinic)
+            diff = {k: (v, got[k]) for k, v in want.items() if got[k] != v}
+            assert not diff, f"{month} clinic {clinic}: (truth, aiq) {diff}"
+            checked += 1
+            appts = api.appointments(store, req).summary
+            t = truth_appointments(truth, period, clinic)
+            assert (appts.booked, appts.completed, appts.canceled, appts.no_shows) == (
+                t["all"],
+                t["completed"],
+                t["canceled"],
+                t["no_show"],
+            ), (month, clinic)
+    assert checked == len(months) * (len(clinics) + 1)
+    # A breakdown by clinic adds up to the practice, on real data too.
+    r = api.revenue(store, ReportRequest(month="2026-10", today=today), by="category")
+    assert r.breakdown is not None
+    assert sum(row.summary.net_sales for row in r.breakdown.rows) == r.summary.net_sales
+    assert sum(row.summary.discounts for row in r.breakdown.rows) == r.summary.discounts
+
+
+def test_revenue_still_matches_after_the_clock_moves(
+    store: Store, org_id: int, fresh_served: RunningSandbox, run_sync: SyncFn
+) -> None:
+    """Late refunds, voids and late payments of earlier months reach the rollups on re-sync."""
+    sb = fresh_served.sandbox
+    assert run_sync(fresh_served).status == "ok"
+    before = {
+        m: api.revenue(store, ReportRequest(month=m, today=sb.now.date())).summary
+        for m in ("2026-10", "2026-11")
+    }
+    sb.advance(days=24)
+    report = run_sync(fresh_served)
+    assert report.status == "ok", report.errors
+    truth = sb.truth()
+    today = sb.now.date()
+    changed = False
+    for month in ("2026-10", "2026-11", f"{today:%Y-%m}"):
+        got = api.revenue(store, ReportRequest(month=month, today=today)).summary.as_dict()
+        want = truth_summary(truth, parse_month(month), None)
+        diff = {k: (v, got[k]) for k, v in want.items() if got[k] != v}
+        assert not diff, f"{month}: (truth, aiq) {diff}"
+        if month in before and before[month].as_dict() != got:
+            changed = True
+    assert changed  # the past did change (refunds, voids, late payments), and aiq followed
