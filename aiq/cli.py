@@ -16,9 +16,14 @@ import typer
 from typer.exceptions import TyperException
 
 from aiq import __version__
+from aiq.commands import alerts as alerts_commands
 from aiq.commands import auth as auth_commands
+from aiq.commands import backup as backup_commands
+from aiq.commands import daemon as daemon_commands
+from aiq.commands import data as data_commands
 from aiq.commands import db as db_commands
 from aiq.commands import demo as demo_commands
+from aiq.commands import export as export_commands
 from aiq.commands import keys as keys_commands
 from aiq.commands import report as report_commands
 from aiq.commands import sandbox as sandbox_commands
@@ -41,9 +46,15 @@ app.command("status")(auth_commands.status)
 app.command("sync")(sync_commands.sync)
 app.command("demo")(demo_commands.demo)
 app.add_typer(keys_commands.app, name="keys")
-app.add_typer(report_commands.app, name="report")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(sandbox_commands.app, name="sandbox")
+app.add_typer(daemon_commands.app, name="daemon")
+app.add_typer(alerts_commands.app, name="alerts")
+app.add_typer(report_commands.app, name="report")
+app.command("export")(export_commands.export)
+app.command("backup")(backup_commands.backup)
+app.command("restore")(backup_commands.restore)
+app.add_typer(data_commands.app, name="data")
 
 
 def _version(value: bool) -> None:
@@ -104,7 +115,10 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code: the one place errors become messages and codes."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, prog_name="aiq", standalone_mode=False)
+        # Without standalone mode, a command's `raise typer.Exit(n)` comes back as the result.
+        result = app(args=argv, prog_name="aiq", standalone_mode=False)
+        if isinstance(result, int) and result:
+            return result
     except AiqError as exc:
         if debug:
             import traceback

@@ -67,6 +67,35 @@ class DaemonSettings:
 
 
 @dataclass
+class AlertSettings:
+    """What raises an alert and where alerts go. Every notifier left empty is off."""
+
+    enabled: bool = True
+    email: bool = True  # False: no email alerts at all (the privacy policy's opt-out)
+    email_to: str = ""  # comma-separated recipients of email alerts
+    email_from: str = "aiq alerts <alerts@localhost>"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls | tls | none
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_ca_file: str = ""  # extra CA bundle to trust (a private relay)
+    resend_api_key: str = ""
+    resend_base_url: str = "https://api.resend.com"
+    webhook_url: str = ""
+    timeout_seconds: float = 15.0
+    mute: str = ""  # comma-separated alert kinds never sent
+    failures: int = 3  # consecutive failed syncs before an alert
+    freshness: str = "stale"  # alert when data is "stale" (two intervals) or already "delayed"
+    remind_hours: float = 24.0  # remind of an alert still open after this long; 0: never
+    anomaly_deviations: float = 4.5
+    anomaly_percent: float = 50.0
+    anomaly_both_ways: bool = False  # also flag unusually good days
+    anomaly_weeks: int = 8
+    anomaly_days: int = 3  # complete days checked after each sync
+
+
+@dataclass
 class SentrySettings:
     """Error reporting. Empty ``dsn`` turns Sentry off."""
 
@@ -82,6 +111,16 @@ class ReportSettings:
 
 
 @dataclass
+class DataSettings:
+    """Data rights: how long a deleted practice's data is kept, and the backups."""
+
+    retention_days: int = 30  # a deleted practice's data is purged this long after deletion
+    backup_dir: str = ""  # empty: the "backups" folder in the data directory
+    backup_keep_days: int = 90  # backups older than this are pruned (the policy promises 90)
+    daily_backup: bool = False  # the daemon takes a backup every day
+
+
+@dataclass
 class Settings:
     """Every setting aiq reads, with the directories it uses."""
 
@@ -92,8 +131,10 @@ class Settings:
     ar: ARSettings = field(default_factory=ARSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     sentry: SentrySettings = field(default_factory=SentrySettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    data: DataSettings = field(default_factory=DataSettings)
     debug: bool = False
 
     @property
@@ -109,7 +150,7 @@ class Settings:
             _private_dir(d)
 
 
-SECTIONS = ("database", "ar", "sync", "daemon", "sentry", "report")
+SECTIONS = ("database", "ar", "sync", "daemon", "alerts", "sentry", "report", "data")
 
 
 def default_config_dir() -> Path:

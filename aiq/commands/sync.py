@@ -10,7 +10,7 @@ import typer
 
 from aiq.commands.options import OrgOpt, QuietOpt, StatusFormat, StatusFormatOpt
 from aiq.commands.state import AppState, get_state
-from aiq.errors import UsageError
+from aiq.errors import Locked, UsageError
 
 if TYPE_CHECKING:
     from aiq.sync.engine import SyncReport
@@ -96,7 +96,13 @@ def sync(
     )
     if options.since and options.since > date.today():
         raise UsageError(f"--since {options.since} is in the future", hint="give a past date")
-    report = run_sync_command(state, org, options, quiet=quiet or fmt is StatusFormat.json)
+    try:
+        report = run_sync_command(state, org, options, quiet=quiet or fmt is StatusFormat.json)
+    except Locked:
+        if quiet:
+            # From cron every few minutes, an overlapping run is expected: exit 5, say nothing.
+            raise typer.Exit(Locked.exit_code) from None
+        raise
     if fmt is StatusFormat.json:
         from aiq.render.output import write_json
 

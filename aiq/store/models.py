@@ -426,3 +426,6 @@ from aiq.store import vault_models  # noqa: E402, F401
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a model (SQLModel does not declare ``__table__`` for type checkers)."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+from aiq.store import alert_models  # noqa: E402, F401

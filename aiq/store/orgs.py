@@ -70,6 +70,18 @@ def find_org_by_account(conn: Connection, account_id: int, base_url: str) -> Org
     return None if row is None else _ref(row)
 
 
+def refuse_if_deleted(conn: Connection, name: str) -> None:
+    """Raise a clear error when ``name`` is a practice deleted within its retention period."""
+    gone = conn.execute(
+        select(_org).where(_org.c.deleted_at.is_not(None), func.lower(_org.c.name) == name.lower())
+    ).first()
+    if gone is not None:
+        raise UsageError(
+            f"the practice {gone.name!r} was deleted on {gone.deleted_at:%Y-%m-%d}",
+            hint=f"aiq data reactivate --org {gone.name!r} first, or pick another name with --org",
+        )
+
+
 def resolve_org(store: Store, name: str | None) -> OrgRef:
     """The org a command acts on: ``name``, or the only org; errors say what to do otherwise."""
     with store.connect() as conn:
@@ -77,6 +89,7 @@ def resolve_org(store: Store, name: str | None) -> OrgRef:
             org = find_org(conn, name)
             if org is not None:
                 return org
+            refuse_if_deleted(conn, name)
             names = [r.name for r in conn.execute(_live().order_by(_org.c.name))]
             if not names:
                 raise AuthRequired(f"there is no practice called {name!r}", hint="run aiq login")
@@ -135,6 +148,8 @@ def claim_org(
             .values(ar_account_id=ar_account_id, ar_base_url=ar_base_url, status="active")
         )
         return OrgRef(org.id, org.name, ar_account_id, ar_base_url, "active")
+    assert name is not None
+    refuse_if_deleted(conn, name)
     now = datetime.now(UTC).replace(tzinfo=None)
     new_id = conn.execute(
         insert(_org)

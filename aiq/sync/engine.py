@@ -175,6 +175,10 @@ class SyncEngine:
 
     def run(self) -> SyncReport:
         """Run the sync under the org's lock and return its report."""
+        from aiq.data.lifecycle import check_org_active
+
+        with self.store.connect() as conn:
+            check_org_active(conn, self.org_id)  # a deleted practice is no longer synced
         with SyncLock(self.store, self.org_id, wait_seconds=self.options.wait_seconds):
             return self._run_locked()
 
@@ -216,9 +220,11 @@ class SyncEngine:
                 log.warning("AR sent fields aiq does not know (ignored): %s", names)
             report.ended_at = utcnow()
             if failure is not None:
+                interrupted = isinstance(failure, Interrupted)
                 logged = {s.stream for s in report.streams}
                 report.streams.extend(sr for s, sr in self._live_reports.items() if s not in logged)
-                report.status = "failed"
+                # A stop on request is not AR failing: it does not count toward failure alerts.
+                report.status = "interrupted" if interrupted else "failed"
                 message = (
                     str(failure)
                     if isinstance(failure, AiqError)
@@ -227,7 +233,7 @@ class SyncEngine:
                 report.errors.insert(0, message[:500])
                 for s in report.streams:
                     if s.status == "running":
-                        s.status, s.error = "failed", str(failure)
+                        s.status, s.error = report.status, message[:500]
             elif any(s.status != "ok" for s in report.streams):
                 report.status = "partial"
             else:

@@ -110,7 +110,10 @@ def test_overlapping_sync_exits_5_quietly(
     store = open_store(db_url)
     org = resolve_org(store, None)
     with SyncLock(store, org.id):
-        r = aiq(capsys, *sync_args(db_url, served, "--quiet"))
+        quiet = aiq(capsys, *sync_args(db_url, served, "--quiet"))
+        loud = aiq(capsys, *sync_args(db_url, served))
     store.dispose()
-    assert r.code == 5
-    assert "another sync of this practice is running" in r.err
+    # From cron every few minutes: exit 5 and not a word.
+    assert (quiet.code, quiet.out, quiet.err) == (5, "", "")
+    assert loud.code == 5
+    assert "another sync of this practice is running" in loud.err

@@ -1,0 +1,24 @@
+"""Run every benchmark in turn: `python -m bench` (or `make bench`). Each writes its section of
+docs/benchmarks.md with the machine and the date. One benchmark: `python -m bench.bench_sync`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = ("bench_sandbox", "bench_sync", "bench_reports", "bench_export", "bench_daemon")
+
+
+def main() -> int:
+    failed = []
+    for name in BENCHMARKS:
+        print(f"== {name}", file=sys.stderr, flush=True)
+        if subprocess.run([sys.executable, "-m", f"bench.{name}"]).returncode != 0:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
