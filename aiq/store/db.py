@@ -124,8 +124,21 @@ class Store:
             raise translate_operational_error(exc, self.engine.url) from exc
         return before, head
 
+    def stored_revision(self) -> str | None:
+        """The migration recorded in the database, read with plain SQL (no Alembic import)."""
+        with self.connect() as conn:
+            try:
+                value = conn.execute(text("select version_num from alembic_version")).scalar()
+            except DBAPIError:
+                return None  # no alembic_version table: aiq has never touched this database
+        return None if value is None else str(value)
+
     def ensure_schema(self) -> None:
         """Migrate on first use (with a message on stderr); refuse a database that is too new."""
+        from aiq.store.migrations import HEAD
+
+        if self.stored_revision() == HEAD:
+            return  # the common case, without loading Alembic and its scripts (~0.1 s)
         self.upgrade(announce=lambda msg: print(msg, file=sys.stderr))
 
     def table_counts(self) -> list[TableCount]:

@@ -60,3 +60,10 @@ def test_sqlite_file_is_private_and_uses_wal(tmp_path) -> None:  # type: ignore[
             assert conn.exec_driver_sql("pragma busy_timeout").scalar() >= 1000
     finally:
         store.dispose()
+
+
+def test_head_constant_matches_alembic(store: Store) -> None:
+    from aiq.store.migrations import HEAD
+
+    assert head_revision() == HEAD
+    assert store.stored_revision() == HEAD
