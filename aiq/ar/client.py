@@ -11,7 +11,6 @@ The client is safe to share between threads: windows are fetched concurrently.
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import random
 import threading
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from aiq import __version__
 from aiq.errors import (
@@ -362,7 +362,8 @@ class ARClient:
             # A proxy's HTML error page, or a page that is not an answer at all.
             raise _Transient(f"HTTP {response.status_code} with a non-JSON body")
         try:
-            body = json.loads(response.content)
+            # orjson: about twice as fast as the standard library on AR's pages.
+            body = orjson.loads(response.content)
         except ValueError:
             # A body cut off mid-way (truncated JSON) is transient trouble, not a contract change.
             raise _Transient(f"invalid JSON body (HTTP {response.status_code})") from None

@@ -156,6 +156,9 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from None
 
 
+_OFFSETS: dict[tuple[ZoneInfo, str], timedelta] = {}
+
+
 def local_to_utc(value: str | None, tz: ZoneInfo) -> datetime | None:
     """An AR local timestamp ("YYYY-MM-DD HH:MM:SS", no offset) as naive UTC."""
     if not value:
@@ -163,7 +166,22 @@ def local_to_utc(value: str | None, tz: ZoneInfo) -> datetime | None:
     local = datetime.fromisoformat(value)
     if local.tzinfo is not None:  # tolerate an offset if AR ever sends one
         return local.astimezone(UTC).replace(tzinfo=None)
-    return local.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+    # One offset lookup per zone and local hour serves every timestamp in it (a sync converts
+    # millions); an hour in which the offset changes (a half-hour DST shift) is not cached.
+    # Same result as astimezone with fold=0.
+    key = (tz, value[:13])
+    offset = _OFFSETS.get(key)
+    if offset is None:
+        offset = local.replace(tzinfo=tz).utcoffset()
+        assert offset is not None
+        hour = local.replace(minute=0, second=0, microsecond=0)
+        start = hour.replace(tzinfo=tz).utcoffset()
+        end = (hour + timedelta(minutes=59, seconds=59)).replace(tzinfo=tz).utcoffset()
+        if start == end:
+            if len(_OFFSETS) > 500_000:
+                _OFFSETS.clear()
+            _OFFSETS[key] = offset
+    return local - offset
 
 
 def local_date(value: str) -> date:
