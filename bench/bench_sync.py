@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import time
@@ -185,6 +186,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print the figures only")
     args = parser.parse_args()
     settings = SyncSettings()
+    load_before = os.getloadavg()[0]
     lines: list[str] = []
     with TemporaryDirectory() as tmp, sandbox_process(args.clinics, args.years) as base:
         fetch_floor(
@@ -210,6 +212,7 @@ def main() -> None:
                 f"| {full['wall']:.1f} s ({full['records'] / full['wall']:,.0f} rec/s) "
                 f"| **{full['wall'] / floor['wall']:.2f}x** "
                 f"| {load['wall']:.1f} s ({load['rows']:,} rows) "
+                f"| {full['wall'] / load['wall']:.1f}x "
                 f"| {full['rss_mb']:.0f} MB | {again['wall']:.1f} s, {again['requests']} requests, "
                 f"{again['written']} rows written |"
             )
@@ -224,6 +227,7 @@ def main() -> None:
         "## `aiq sync` against its floors",
         "",
         f"Measured {dt.date.today()} on {machine()} with `python -m bench.bench_sync` "
+        f"(load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after) "
         f"(sandbox: {args.clinics} clinics, {args.years} years, served from its own process; "
         f"concurrency {settings.concurrency}, windows of {settings.window_days} days).",
         "",
@@ -231,8 +235,8 @@ def main() -> None:
         f"in {floor['requests']:,} requests.",
         "",
         "| database | fetch floor | aiq full sync | sync / fetch floor | bulk-load floor "
-        "| peak RSS | no-change re-sync |",
-        "|---|---|---|---|---|---|---|",
+        "| sync / bulk-load floor | peak RSS | no-change re-sync |",
+        "|---|---|---|---|---|---|---|---|",
         *lines,
         "",
         "Peak RSS of a full sync into SQLite as the history grows (5 clinics): "
