@@ -17,6 +17,7 @@ from typer.exceptions import TyperException
 
 from aiq import __version__
 from aiq.commands import alerts as alerts_commands
+from aiq.commands import audit as audit_commands
 from aiq.commands import auth as auth_commands
 from aiq.commands import backup as backup_commands
 from aiq.commands import daemon as daemon_commands
@@ -25,6 +26,8 @@ from aiq.commands import db as db_commands
 from aiq.commands import demo as demo_commands
 from aiq.commands import export as export_commands
 from aiq.commands import keys as keys_commands
+from aiq.commands import members as members_commands
+from aiq.commands import orgs as orgs_commands
 from aiq.commands import report as report_commands
 from aiq.commands import sandbox as sandbox_commands
 from aiq.commands import sync as sync_commands
@@ -55,6 +58,9 @@ app.command("export")(export_commands.export)
 app.command("backup")(backup_commands.backup)
 app.command("restore")(backup_commands.restore)
 app.add_typer(data_commands.app, name="data")
+app.add_typer(orgs_commands.app, name="orgs")
+app.add_typer(members_commands.app, name="members")
+app.add_typer(audit_commands.app, name="audit")
 
 
 def _version(value: bool) -> None:

@@ -29,9 +29,25 @@ def _org_ids(state: AppState, org: str | None) -> list[int] | None:
 
 
 def _mute_org(state: AppState, org: str | None) -> int:
-    """The org a mute is for: --org, or 0 (every practice)."""
+    """The org a mute is for: --org, or 0 (every practice); the caller must be allowed."""
+    from aiq.roles import Action, require
+
     ids = _org_ids(state, org)
-    return ids[0] if ids else 0
+    target = ids[0] if ids else 0
+    require(state.store(), target or None, Action.MANAGE_ALERTS, org_name=org or "")
+    return target
+
+
+def _audit(state: AppState, action: str, org_id: int, details: dict[str, Any]) -> None:
+    from aiq.audit import record
+
+    record(
+        state.store(),
+        action,
+        org_id=org_id or None,
+        target=details.pop("kind", None),
+        details=details,
+    )
 
 
 def _kind(kind: str, *, allow_email: bool = False) -> str:
@@ -131,7 +147,11 @@ def test(ctx: typer.Context) -> None:
     state = get_state(ctx)
     settings = state.settings()
     setup(settings)
+    from aiq.roles import Action, require_somewhere
+
+    require_somewhere(state.store(), Action.MANAGE_ALERTS)
     results = send_test(settings.alerts)
+    _audit(state, "alerts.test", 0, {"channels": [r.channel for r in results]})
     if not results:
         raise UsageError(
             "no notifier is configured",
@@ -170,7 +190,9 @@ def mute(
     k = _kind(kind)
     span = _duration(for_)
     until = utcnow() + span if span else None
-    do_mute(state.store(), _mute_org(state, org), k, until)
+    target = _mute_org(state, org)
+    do_mute(state.store(), target, k, until)
+    _audit(state, "alerts.mute", target, {"kind": k, "until": until.isoformat() if until else None})
     when = f" until {until:%Y-%m-%d %H:%M} UTC" if until else ""
     state.say(f"{k} alerts are muted{when}{' for ' + org if org else ''}.")
 
@@ -189,7 +211,9 @@ def unmute(
 
     state = get_state(ctx)
     k = _kind(kind)
-    n = do_unmute(state.store(), _mute_org(state, org), k)
+    target = _mute_org(state, org)
+    n = do_unmute(state.store(), target, k)
+    _audit(state, "alerts.unmute", target, {"kind": k, "was_muted": bool(n)})
     state.say(f"{k} alerts are sent again." if n else f"{k} alerts were not muted.")
 
 
@@ -212,6 +236,7 @@ def email(
     if value not in ("on", "off"):
         raise UsageError(f"expected on or off, not {switch!r}")
     target = _mute_org(state, org)
+    _audit(state, "alerts.email", target, {"kind": EMAIL, "switch": value})
     if value == "off":
         do_mute(state.store(), target, EMAIL)
         state.say("Email alerts are off. Webhook alerts, if configured, are still sent.")

@@ -161,6 +161,7 @@ def login(
         raise UsageError("the password is empty")
 
     store = state.store()
+    _check_login_allowed(store, org)
     done = sign_in(
         store,
         settings,
@@ -173,12 +174,46 @@ def login(
         new_key=new_key,
         announce=state.say,
     )
+    from aiq.audit import record
+
+    record(
+        store,
+        "ar.login",
+        org_id=done.org.id,
+        target=done.org.name,
+        details={
+            "ar_account": done.account_id,
+            "email": mask_email(email),
+            "replaced": done.replaced,
+            "key_id": done.key_id,
+        },
+    )
     who = f"{mask_email(email)}" + (f" ({done.user_role})" if done.user_role else "")
     verb = "Replaced the stored sign-in" if done.replaced else "Signed in"
     state.say(
         f"{verb} for {done.org.name} (AR account {done.account_id}) as {who}; "
         f"the credentials are stored encrypted with key {done.key_id}."
     )
+
+
+def _check_login_allowed(store: Any, org: str | None) -> None:
+    """ADMIN of the practice to sign it in; adding a new practice needs OWNER of every one."""
+    from aiq.roles import Action, require
+    from aiq.store.orgs import find_org, list_orgs
+
+    if org is not None:
+        with store.connect() as conn:
+            found = find_org(conn, org)
+        if found is None:
+            require(store, None, Action.MANAGE_ORGS)
+        else:
+            require(store, found.id, Action.MANAGE_LOGIN, org_name=found.name)
+        return
+    visible = list_orgs(store)
+    if len(visible) == 1:
+        require(store, visible[0].id, Action.MANAGE_LOGIN, org_name=visible[0].name)
+    elif not visible:
+        require(store, None, Action.MANAGE_ORGS)
 
 
 def logout(
@@ -198,7 +233,13 @@ def logout(
     if all_orgs:
         if org is not None:
             raise UsageError("--all and --org do not go together")
+        from aiq.roles import Action, require
+
+        require(store, None, Action.MANAGE_LOGIN)
         n = delete_credentials(store)
+        from aiq.audit import record
+
+        record(store, "ar.logout", target="every practice", details={"practices": n})
         state.say(
             f"Removed the stored sign-in of {n} practice{'s' if n != 1 else ''}."
             if n
@@ -207,6 +248,9 @@ def logout(
         return
     if org is not None:
         target = resolve_org(store, org)
+        from aiq.roles import Action, require
+
+        require(store, target.id, Action.MANAGE_LOGIN, org_name=target.name)
         if not has_credentials(store, target.id):
             state.say(f"Nobody was signed in for {target.name}.")
             return
@@ -221,7 +265,12 @@ def logout(
                 hint="choose one with --org NAME, or pass --all",
             )
         target = signed[0]
+    from aiq.audit import record
+    from aiq.roles import Action, require
+
+    require(store, target.id, Action.MANAGE_LOGIN, org_name=target.name)
     delete_credentials(store, target.id)
+    record(store, "ar.logout", org_id=target.id, target=target.name)
     state.say(f"Signed out of {target.name}: its AR credentials are removed.")
 
 

@@ -55,6 +55,9 @@ def backup(
     state = get_state(ctx)
     settings = state.settings()
     store = state.store()
+    from aiq.roles import Action, require
+
+    require(store, None, Action.BACKUP)
     result = take_backup(store, settings, out, method=method.value)
     pruned = prune_backups(settings, store=store) if prune else []
     if quiet:
@@ -83,6 +86,11 @@ def restore(
 
     state = get_state(ctx)
     store = state.store(migrate=False)
+    revision = store.stored_revision()
+    if revision is not None and revision >= "0005":  # roles exist from migration 0005 on
+        from aiq.roles import Action, require
+
+        require(store, None, Action.RESTORE)
     result = restore_backup(store, file, force=force)
     if not quiet:
         state.say(

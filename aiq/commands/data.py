@@ -70,6 +70,9 @@ def delete(
     settings = state.settings()
     store = state.store()
     record = find_org_record(store, org)
+    from aiq.roles import Action, require
+
+    require(store, record.id, Action.DELETE_DATA, org_name=record.name)
     days = settings.data.retention_days
     if now:
         _confirm_name(record.name, confirm, f"Purging every row of {record.name} now")
@@ -110,6 +113,9 @@ def reactivate(ctx: typer.Context, org: OrgNameOpt, quiet: QuietOpt = False) -> 
     state = get_state(ctx)
     store = state.store()
     record = find_org_record(store, org, deleted=True)
+    from aiq.roles import Action, require
+
+    require(store, record.id, Action.DELETE_DATA, org_name=record.name)
     reactivate_org(store, record)
     if not quiet:
         state.say(
@@ -133,6 +139,9 @@ def purge(
     state = get_state(ctx)
     settings = state.settings()
     store = state.store()
+    from aiq.roles import Action, require
+
+    require(store, None, Action.DELETE_DATA)
     if dry_run:
         due = due_orgs(store, settings.data.retention_days)
         from datetime import UTC, datetime, timedelta

@@ -99,6 +99,9 @@ def export(
     options.check()
     store = state.store()
     record = find_org_record(store, org)
+    from aiq.roles import Action, require
+
+    require(store, record.id, Action.EXPORT, org_name=record.name)
     if out == "-":
         export_to_stream(store, record, sys.stdout.buffer, options)
         return

@@ -125,6 +125,9 @@ def run_sync_command(
     settings = state.settings()
     store = state.store()
     org = resolve_org(store, org_name)
+    from aiq.roles import Action, require
+
+    require(store, org.id, Action.SYNC, org_name=org.name)
     creds = load_credentials(store, settings, org.id, announce=None if quiet else state.say)
     progress = None
     bar = None

@@ -413,6 +413,9 @@ def _drop_aiq_tables(conn: Connection) -> None:
     meta = MetaData()
     meta.reflect(conn, only=present)
     meta.drop_all(conn)
+    from aiq.store.security import drop_security_functions
+
+    drop_security_functions(conn)
 
 
 def _reset_sequences(conn: Connection, tables: list[Table]) -> None:

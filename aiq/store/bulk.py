@@ -123,9 +123,42 @@ def insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> No
         )
         raw.executemany(sql, _sqlite_rows(rows, cols))
         return
+    if _row_security_applies(conn, table):
+        # COPY FROM cannot go through row-level security (a staff role's sync, docs/teams.md):
+        # COPY into a temporary table and insert from it, where the policies apply.
+        tmp = f"_aiq_tmp_{table.name}"
+        with raw.cursor() as cur:
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table.name} INCLUDING DEFAULTS) "
+                "ON COMMIT DELETE ROWS"
+            )
+            cur.execute(f"TRUNCATE {tmp}")
+            with cur.copy(f"COPY {tmp} ({', '.join(cols)}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row([_pg_value(r[c]) for c in cols])
+            names = ", ".join(cols)
+            cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {tmp}")
+        return
     with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
         for r in rows:
             copy.write_row([_pg_value(r[c]) for c in cols])
+
+
+def _row_security_applies(conn: Connection, table: Table) -> bool:
+    """Whether row-level security filters the current role's writes to ``table`` (Postgres)."""
+    from sqlalchemy import text
+
+    return bool(
+        conn.execute(
+            text(
+                "select c.relrowsecurity and not pg_has_role(c.relowner, 'USAGE') "
+                "and not exists (select 1 from pg_roles r where r.rolname = current_user "
+                "and (r.rolsuper or r.rolbypassrls)) "
+                "from pg_class c where c.oid = to_regclass(:t)"
+            ),
+            {"t": table.name},
+        ).scalar()
+    )
 
 
 def _chunks(ids: Sequence[Any]) -> Iterable[Sequence[Any]]:

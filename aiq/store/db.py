@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from aiq.errors import DatabaseTooNew, StoreError
+from aiq.errors import AiqError, DatabaseTooNew, StoreError
 from aiq.store import models
 from aiq.store.engine import make_engine, redact_url, translate_operational_error
 
@@ -170,8 +170,16 @@ def open_store(url: str, *, migrate: bool = True, echo: bool = False) -> Store:
     return store
 
 
-def guard_store_errors(exc: BaseException) -> StoreError | None:
+def guard_store_errors(exc: BaseException) -> AiqError | None:
     """Map a stray driver exception to an aiq error, or None if it is not a database error."""
     if isinstance(exc, OperationalError | DBAPIError):
-        return StoreError(f"database error: {str(exc.orig).strip().splitlines()[0]}")
+        first = str(exc.orig).strip().splitlines()[0]
+        if "permission denied" in first or "row-level security" in first:
+            from aiq.errors import PermissionDenied
+
+            return PermissionDenied(
+                f"the database refused: {first}",
+                hint="your role does not allow this; see aiq orgs list and docs/teams.md",
+            )
+        return StoreError(f"database error: {first}")
     return None

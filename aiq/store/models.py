@@ -386,7 +386,7 @@ class RollupAppointmentsDaily(SQLModel, table=True):
 
 
 class AuditLog(SQLModel, table=True):
-    """Administrative operations, append-only (the teams issue adds the hash chain)."""
+    """Administrative operations, append-only and hash-chained (see ``aiq.audit``)."""
 
     __tablename__ = "audit_log"
 
@@ -399,6 +399,8 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=64)
     target: str | None = None
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    row_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
 
 
 BUSINESS_TABLES: tuple[type[SQLModel], ...] = (
@@ -428,4 +430,4 @@ def table_of(model: type[SQLModel]) -> Table:
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
-from aiq.store import alert_models  # noqa: E402, F401
+from aiq.store import alert_models, team_models  # noqa: E402, F401
