@@ -44,6 +44,8 @@ KNOWN_FIELDS: dict[str, frozenset[str]] = {
         {"id", "name", "inventory_type", "category_id", "price", "cost_to_company", "is_active"}
     ),
     "product_categories": frozenset({"id", "name"}),
+    # Appointments and invoices: the kept fields (whose values make the row and its hash, below)
+    # plus the nested lists and the fields dropped on purpose.
     "appointments": frozenset(
         {
             "id",
@@ -53,15 +55,13 @@ KNOWN_FIELDS: dict[str, frozenset[str]] = {
             "status",
             "start",
             "end",
-            "services",
             "booked_at",
             "canceled_at",
             "booked_via",
             "is_new_patient",
-            "patient",
-            "notes",
             "updated_at",
         }
+        | {"services", "patient", "notes"}
     ),
     "invoices": frozenset(
         {
@@ -81,13 +81,9 @@ KNOWN_FIELDS: dict[str, frozenset[str]] = {
             "tip",
             "processing_fee",
             "total",
-            "items",
-            "payments",
-            "refunds",
-            "patient",
-            "notes",
             "updated_at",
         }
+        | {"items", "payments", "refunds", "patient", "notes"}
     ),
 }
 
@@ -301,38 +297,9 @@ def map_product(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
 
 
 # The source fields whose values make a windowed record's row (and so its hash).
-_APPOINTMENT_KEEP = (
-    "id",
-    "clinic_id",
-    "provider_id",
-    "kind",
-    "status",
-    "start",
-    "end",
-    "booked_at",
-    "canceled_at",
-    "booked_via",
-    "is_new_patient",
-    "updated_at",
-)
-_INVOICE_KEEP = (
-    "id",
-    "invoice_number",
-    "clinic_id",
-    "status",
-    "invoice_type",
-    "appointment_id",
-    "employee_id",
-    "created_at",
-    "paid_at",
-    "voided_at",
-    "subtotal",
-    "discount",
-    "tax",
-    "tip",
-    "processing_fee",
-    "total",
-    "updated_at",
+_APPOINTMENT_KEEP = tuple(sorted(KNOWN_FIELDS["appointments"] - {"services", "patient", "notes"}))
+_INVOICE_KEEP = tuple(
+    sorted(KNOWN_FIELDS["invoices"] - {"items", "payments", "refunds", "patient", "notes"})
 )
 _ITEM_KEEP = (
     "id",
