@@ -64,6 +64,7 @@ class DaemonSettings:
     interval_minutes: int = 30
     jitter_seconds: int = 120
     deep_hour: int = 3
+    max_parallel: int = 2  # practices synced side by side, so none waits behind a long one
 
 
 @dataclass

@@ -17,10 +17,12 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import select
 import signal
 import subprocess
 import sys
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -105,7 +107,12 @@ class Daemon:
     _said_no_orgs: bool = False
     _state: str = "starting"
     _scheduler: schedule.Scheduler | None = None
-    _child: subprocess.Popen[bytes] | None = None
+    _children: set[subprocess.Popen[bytes]] = field(default_factory=set)
+    _running: dict[int, threading.Thread] = field(default_factory=dict)
+    _due: deque[int] = field(default_factory=deque)
+    _done: queue.SimpleQueue[tuple[int, dict[str, Any] | None]] = field(
+        default_factory=queue.SimpleQueue
+    )
     _wake_r: int = -1
     _wake_w: int = -1
 
@@ -115,10 +122,10 @@ class Daemon:
         if not self._stop:
             log.info("%s received: stopping after the current batch", signal.Signals(signum).name)
         self._stop = True
-        child = self._child
-        if child is not None and child.poll() is None:
-            with contextlib.suppress(OSError):
-                child.send_signal(signal.SIGTERM)
+        for child in list(self._children):
+            if child.poll() is None:
+                with contextlib.suppress(OSError):
+                    child.send_signal(signal.SIGTERM)
         self._wake()
 
     def _on_hup(self, signum: int, frame: Any) -> None:
@@ -214,7 +221,7 @@ class Daemon:
         job = self._scheduler.every(every)
         if self.jitter:
             job = job.to(every + int(self.jitter))
-        st.job = job.seconds.do(self._run_org, st.org_id).tag(f"org:{st.org_id}")
+        st.job = job.seconds.do(self._enqueue, st.org_id).tag(f"org:{st.org_id}")
         st.job.next_run = datetime.now() + timedelta(seconds=max(0.0, first_in))
 
     def _refresh_orgs(self, orgs: list[dict[str, Any]] | None = None) -> None:
@@ -280,11 +287,11 @@ class Daemon:
         except OSError as exc:
             log.error("cannot start a worker: %s", exc.strerror)
             return None
-        self._child = child
+        self._children.add(child)
         try:
             out, _ = child.communicate(json.dumps(request).encode())
         finally:
-            self._child = None
+            self._children.discard(child)
         try:
             result = json.loads(out.decode() or "null")
         except ValueError:
@@ -309,10 +316,29 @@ class Daemon:
             if self._stop:
                 return
             if deep_due(utcnow(), st.zone, self.settings.daemon.deep_hour, st.last_deep_day):
-                self._run_org(st.org_id)
+                self._enqueue(st.org_id)
 
-    def _run_org(self, org_id: int) -> None:
-        """One scheduled sync of one org and the alert check, in a worker. Never raises."""
+    # Runs of different orgs proceed side by side (up to `[daemon] max_parallel` worker
+    # processes), so no org waits behind a long one. The scheduler only marks orgs due; the
+    # loop starts their runs and applies their results, so the scheduler is touched by one thread.
+
+    def _enqueue(self, org_id: int) -> None:
+        """Mark an org due (a scheduled job or a deep check); started by ``_dispatch``."""
+        if org_id not in self._running and org_id not in self._due:
+            self._due.append(org_id)
+
+    def _dispatch(self) -> None:
+        assert self.settings is not None
+        limit = max(1, self.settings.daemon.max_parallel)
+        while self._due and len(self._running) < limit and not self._stop:
+            self._start_org(self._due.popleft())
+
+    def _describe_running(self) -> str:
+        names = [self.orgs[o].name for o in self._running if o in self.orgs]
+        return f"syncing {', '.join(names)}" if names else "idle"
+
+    def _start_org(self, org_id: int) -> None:
+        """Start one sync of one org and its alert check, in a worker, on a thread."""
         st = self.orgs.get(org_id)
         if st is None or self._stop:
             return
@@ -320,20 +346,48 @@ class Daemon:
         deep = deep_due(utcnow(), st.zone, self.settings.daemon.deep_hour, st.last_deep_day)
         st.last_started = utcnow()
         st.runs += 1
-        self._state = f"syncing {st.name}"
+        request = {
+            "action": "run",
+            "org_id": org_id,
+            "deep": deep,
+            "today": self.options.today.isoformat() if self.options.today else None,
+            "interval_seconds": self.interval + self.jitter,
+            "trouble": st.trouble,
+        }
+
+        def work() -> None:
+            try:
+                result = self._call_worker(request)
+            except Exception as exc:  # never let a thread die silently
+                log.error("%s: the run could not start: %s", st.name, exc)
+                result = None
+            self._done.put((org_id, result))
+            self._wake()
+
+        thread = threading.Thread(target=work, name=f"aiq-org-{org_id}", daemon=True)
+        self._running[org_id] = thread
+        self._state = self._describe_running()
         self._write_status()
-        result = self._call_worker(
-            {
-                "action": "run",
-                "org_id": org_id,
-                "deep": deep,
-                "today": self.options.today.isoformat() if self.options.today else None,
-                "interval_seconds": self.interval + self.jitter,
-                "trouble": st.trouble,
-            }
-        )
+        thread.start()
+
+    def _collect(self) -> None:
+        """Apply the results of runs that ended (on the loop's thread)."""
+        while True:
+            try:
+                org_id, result = self._done.get_nowait()
+            except queue.Empty:
+                return
+            thread = self._running.pop(org_id, None)
+            if thread is not None:
+                thread.join()
+            self._finish_org(org_id, result)
+
+    def _finish_org(self, org_id: int, result: dict[str, Any] | None) -> None:
+        st = self.orgs.get(org_id)
+        if st is None:
+            return
         st.last_ended = utcnow()
-        self._state = "idle"
+        self._state = self._describe_running()
         if result is None:
             st.last_status, st.last_error = "failed", "the worker ended without a result"
         else:
@@ -431,7 +485,14 @@ class Daemon:
                 if self._reload:
                     self._reload_settings()
                 self._scheduler.run_pending()
-                if self.options.once and all(st.runs for st in self.orgs.values()):
+                self._collect()
+                self._dispatch()
+                if (
+                    self.options.once
+                    and all(st.runs for st in self.orgs.values())
+                    and not self._running
+                    and not self._due
+                ):
                     break
                 if self._stop:
                     break
@@ -444,6 +505,10 @@ class Daemon:
                 sdnotify.notify(f"STATUS=idle; {len(self.orgs)} practices")
                 self._sleep(wait)
         finally:
+            # A stop reaches the workers as SIGTERM: each ends after its current batch.
+            for thread in list(self._running.values()):
+                thread.join()
+            self._collect()
             self._state = "stopped"
             sdnotify.notify("STOPPING=1")
             self._write_status()

@@ -80,9 +80,11 @@ class Store:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A connection inside one transaction, committed on success."""
-        with self.connect() as conn, conn.begin():
-            yield conn
+        """A connection inside one write transaction, committed on success."""
+        with self.connect() as conn:
+            conn = conn.execution_options(aiq_write=True)
+            with conn.begin():
+                yield conn
 
     # --- schema ---------------------------------------------------------------------------------
 

@@ -106,7 +106,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # A write transaction takes the write lock up front (IMMEDIATE): a deferred one that
+            # reads first cannot wait for it later, and fails with "database is locked" when
+            # another process (a second sync, a daemon's parallel run) wrote in between.
+            immediate = conn.get_execution_options().get("aiq_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(
