@@ -34,10 +34,7 @@ from aiq.store.models import (
     RollupSalesDaily,
     table_of,
 )
-
-COUNTED_STATUSES = ("paid", "partially_paid", "refunded", "partially_refunded")
-PENDING_STATUSES = ("booked", "confirmed", "checked_in")
-LATE_CANCEL_MINUTES = 24 * 60
+from aiq.store.statuses import COUNTED_STATUSES, LATE_CANCEL_MINUTES, PENDING_STATUSES
 
 _CHUNK = 500
 # Inline constants (not bound parameters) so GROUP BY matches the SELECT list on Postgres.
