@@ -16,6 +16,7 @@ from tests.helpers import aiq, aiq_process
 HEAVY = (
     "sqlalchemy",
     "sqlmodel",
+    "pydantic",  # typer 0.29 would build a TypeAdapter per option (see pyproject.toml)
     "httpx",
     "psycopg",
     "sentry_sdk",
@@ -33,7 +34,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert r.out.strip() == f"aiq {__version__}"
 
 
-@pytest.mark.parametrize("args", [["--version"], ["--help"], ["db", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--version"], ["--help"], ["db", "--help"], ["report", "revenue", "--help"]]
+)
 def test_start_imports_nothing_heavy(args: list[str]) -> None:
     code = (
         "import sys\n"

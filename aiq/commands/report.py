@@ -163,7 +163,7 @@ def revenue(
         date_to=date_to,
         today=today,
     )
-    result = api.revenue(state.store(), req, by=by.value if by else None)
+    result = api.revenue(state.source(), req, by=by.value if by else None)
     show_revenue(state.out(), result, fmt.value)
     _note(state, result.freshness)
 
@@ -200,7 +200,7 @@ def appointments(
         today=today,
         allow_future=True,
     )
-    result = api.appointments(state.store(), req, by=by.value if by else None)
+    result = api.appointments(state.source(), req, by=by.value if by else None)
     show_appointments(state.out(), result, fmt.value)
     _note(state, result.freshness)
 
@@ -232,7 +232,7 @@ def providers(
         date_to=date_to,
         today=today,
     )
-    result = api.providers(state.store(), req)
+    result = api.providers(state.source(), req)
     show_providers(state.out(), result, fmt.value)
     _note(state, result.freshness)
 
@@ -265,7 +265,7 @@ def _catalog(
         date_to=date_to,
         today=today,
     )
-    result = api.catalog(state.store(), req, kind, by=by.value)
+    result = api.catalog(state.source(), req, kind, by=by.value)
     show_catalog(state.out(), result, fmt.value)
     _note(state, result.freshness)
 
@@ -347,7 +347,7 @@ def sync(
 
     state = get_state(ctx)
     req = build_request(state, org=org)
-    result = api.sync(state.store(), req, runs=runs)
+    result = api.sync(state.source(), req, runs=runs)
     show_sync(state.out(), result, fmt.value)
 
 
@@ -374,7 +374,7 @@ def monthly(
 
     state = get_state(ctx)
     req = build_request(state, org=org, clinic=clinic, month=month, today=today)
-    result = api.monthly(state.store(), req)
+    result = api.monthly(state.source(), req)
     if html is not None:
         from aiq.render.html import write_monthly_html
 

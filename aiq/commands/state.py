@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from aiq.config import Settings
     from aiq.store.db import Store
+    from aiq.store.reader import ReadSource
 
 
 @dataclass
@@ -55,6 +56,20 @@ class AppState:
                 settings.ensure_dirs()
             self._store = open_store(settings.database_url, migrate=migrate)
         return self._store
+
+    def source(self) -> ReadSource:
+        """Where reports read from: the open store, else the database URL, read directly.
+
+        Reports do not need SQLAlchemy; reading with the driver alone keeps `aiq report` fast.
+        """
+        if self._store is not None:
+            return self._store
+        from aiq.store.reader import UrlSource
+
+        settings = self.settings()
+        if not settings.database.url:
+            settings.ensure_dirs()
+        return UrlSource(settings.database_url)
 
     @property
     def color(self) -> bool:

@@ -1,8 +1,10 @@
-"""The entry points `aiq report ...` calls: one function per question, from a store and a request.
+"""The entry points `aiq report ...` calls: one function per question, from a source and a request.
 
-Each function checks the period first (bad input fails before the database is touched), then
-resolves the practice, clinic and provider (an empty database says "run aiq sync first"), then
-computes its report inside one connection and returns it. Nothing here prints.
+The source is a ``Store`` or a ``UrlSource`` (``aiq.store.reader``): reports read with plain SQL
+in one read-only snapshot, without loading SQLAlchemy. Each function checks the period first
+(bad input fails before the database is touched), then resolves the practice, clinic and
+provider (an empty database says "run aiq sync first"), then computes its report and returns it.
+Nothing here prints.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from aiq.reports.period import Period, last_full_month, resolve_period
 
 # Each entry point imports only the report it computes: a command pays for what it runs.
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from aiq.reports.appointments import AppointmentsReport
     from aiq.reports.catalog import CatalogReport
     from aiq.reports.monthly import MonthlyReport
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from aiq.reports.revenue import RevenueReport
     from aiq.reports.scope import Scope
     from aiq.reports.sync_health import SyncHealth
-    from aiq.store.db import Store
+    from aiq.store.reader import Reader, ReadSource
 
 
 @dataclass
@@ -66,21 +66,21 @@ class ReportRequest:
             self.month, self.date_from, self.date_to, self.day, allow_future=allow_future
         )
 
-    def scope(self, conn: Connection) -> Scope:
+    def scope(self, db: Reader) -> Scope:
         from aiq.reports.scope import load_scope
 
-        return load_scope(conn, self.org, self.clinic, self.provider, currency=self.currency)
+        return load_scope(db, self.org, self.clinic, self.provider, currency=self.currency)
 
 
-def revenue(store: Store, req: ReportRequest, *, by: str | None = None) -> RevenueReport:
+def revenue(source: ReadSource, req: ReportRequest, *, by: str | None = None) -> RevenueReport:
     """The revenue report (`aiq report revenue`)."""
     from aiq.reports.revenue import revenue_report
 
     period = req.period()
-    with store.connect() as conn:
+    with source.reader() as db:
         return revenue_report(
-            conn,
-            req.scope(conn),
+            db,
+            req.scope(db),
             period,
             today=req.day,
             now=req.now,
@@ -89,15 +89,17 @@ def revenue(store: Store, req: ReportRequest, *, by: str | None = None) -> Reven
         )
 
 
-def appointments(store: Store, req: ReportRequest, *, by: str | None = None) -> AppointmentsReport:
+def appointments(
+    source: ReadSource, req: ReportRequest, *, by: str | None = None
+) -> AppointmentsReport:
     """The appointments report (`aiq report appointments`); future periods are allowed."""
     from aiq.reports.appointments import appointments_report
 
     period = req.period(allow_future=True)
-    with store.connect() as conn:
+    with source.reader() as db:
         return appointments_report(
-            conn,
-            req.scope(conn),
+            db,
+            req.scope(db),
             period,
             today=req.day,
             as_of=req.as_of,
@@ -107,15 +109,15 @@ def appointments(store: Store, req: ReportRequest, *, by: str | None = None) -> 
         )
 
 
-def providers(store: Store, req: ReportRequest) -> ProvidersReport:
+def providers(source: ReadSource, req: ReportRequest) -> ProvidersReport:
     """The providers report (`aiq report providers`)."""
     from aiq.reports.providers import providers_report
 
     period = req.period()
-    with store.connect() as conn:
+    with source.reader() as db:
         return providers_report(
-            conn,
-            req.scope(conn),
+            db,
+            req.scope(db),
             period,
             today=req.day,
             as_of=req.as_of,
@@ -124,15 +126,17 @@ def providers(store: Store, req: ReportRequest) -> ProvidersReport:
         )
 
 
-def catalog(store: Store, req: ReportRequest, kind: str, *, by: str = "item") -> CatalogReport:
+def catalog(
+    source: ReadSource, req: ReportRequest, kind: str, *, by: str = "item"
+) -> CatalogReport:
     """The services (``kind="service"``) or products (``kind="retail"``) report."""
     from aiq.reports.catalog import catalog_report
 
     period = req.period()
-    with store.connect() as conn:
+    with source.reader() as db:
         return catalog_report(
-            conn,
-            req.scope(conn),
+            db,
+            req.scope(db),
             period,
             kind,
             today=req.day,
@@ -142,23 +146,23 @@ def catalog(store: Store, req: ReportRequest, kind: str, *, by: str = "item") ->
         )
 
 
-def sync(store: Store, req: ReportRequest, *, runs: int = 10) -> SyncHealth:
+def sync(source: ReadSource, req: ReportRequest, *, runs: int = 10) -> SyncHealth:
     """The sync health report (`aiq report sync`)."""
     from aiq.reports.sync_health import sync_health
 
-    with store.connect() as conn:
-        return sync_health(conn, req.scope(conn), req.now, req.interval_minutes, runs=runs)
+    with source.reader() as db:
+        return sync_health(db, req.scope(db), req.now, req.interval_minutes, runs=runs)
 
 
-def monthly(store: Store, req: ReportRequest) -> MonthlyReport:
+def monthly(source: ReadSource, req: ReportRequest) -> MonthlyReport:
     """The monthly owner's report; without a month, the last full month."""
     from aiq.reports.monthly import monthly_report
 
     period = req.period() if req.month or req.date_from or req.date_to else last_full_month(req.day)
-    with store.connect() as conn:
+    with source.reader() as db:
         return monthly_report(
-            conn,
-            req.scope(conn),
+            db,
+            req.scope(db),
             period,
             today=req.day,
             as_of=req.as_of,

@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, case, func, select
-
-from aiq.reports.period import Period
-from aiq.reports.scope import Scope
 from aiq.reports.sync_health import Freshness, data_freshness
-from aiq.store.models import Appointment, RollupAppointmentsDaily, table_of
-from aiq.store.rollups import PENDING_STATUSES
+from aiq.store.reader import as_date, in_list
+from aiq.store.statuses import PENDING_STATUSES
+
+if TYPE_CHECKING:
+    from aiq.reports.period import Period
+    from aiq.reports.scope import Scope
+    from aiq.store.reader import Reader
 
 BREAKDOWNS = ("clinic", "provider", "day")
 _KEYS = {"clinic": "clinic_id", "provider": "provider_id", "day": "local_date"}
@@ -120,41 +121,42 @@ class AppointmentsReport:
 
 def _norm(key: str | None, value: Any) -> Any:
     if key == "day":
-        return value if isinstance(value, date) else date.fromisoformat(str(value))
+        return as_date(value)
     return None if key is None else int(value)
 
 
 def appointment_figures(
-    conn: Connection, scope: Scope, period: Period, as_of: datetime, key: str | None = None
+    db: Reader, scope: Scope, period: Period, as_of: datetime, key: str | None = None
 ) -> dict[Any, AppointmentFigures]:
     """The figures of ``period`` in ``scope`` grouped by ``key`` (clinic, provider, day or None).
 
     Open appointments (booked, confirmed, checked in) starting after ``as_of`` (naive UTC) are
     upcoming; the others are unresolved.
     """
-    r = table_of(RollupAppointmentsDaily)
-    cols = [r.c[_KEYS[key]]] if key else []
-    query = select(
-        *cols,
-        func.sum(r.c.booked),
-        func.sum(r.c.completed),
-        func.sum(r.c.canceled),
-        func.sum(r.c.no_show),
-        func.sum(r.c.late_canceled),
-        func.sum(r.c.new_patient_completed),
-        func.sum(r.c.online_booked),
-        func.sum(r.c.completed_minutes),
-    ).where(
-        r.c.org_id == scope.org_id, r.c.local_date >= period.start, r.c.local_date <= period.end
-    )
-    if cols:
-        query = query.group_by(*cols)
+    params = {
+        "org": scope.org_id,
+        "start": period.start,
+        "end": period.end,
+        "clinic": scope.clinic_id,
+        "provider": scope.provider_id,
+        "as_of": as_of,
+    }
+    filters = ""
     if scope.clinic_id is not None:
-        query = query.where(r.c.clinic_id == scope.clinic_id)
+        filters += " and clinic_id = :clinic"
     if scope.provider_id is not None:
-        query = query.where(r.c.provider_id == scope.provider_id)
+        filters += " and provider_id = :provider"
+    kc = f"{_KEYS[key]}, " if key else ""
+    sql = (
+        f"select {kc}sum(booked), sum(completed), sum(canceled), sum(no_show),"
+        " sum(late_canceled), sum(new_patient_completed), sum(online_booked),"
+        " sum(completed_minutes) from rollup_appointments_daily"
+        f" where org_id = :org and local_date >= :start and local_date <= :end{filters}"
+    )
+    if key:
+        sql += f" group by {_KEYS[key]}"
     out: dict[Any, AppointmentFigures] = defaultdict(AppointmentFigures)
-    for row in conn.execute(query):
+    for row in db.rows(sql, **params):
         vals = list(row)
         k = _norm(key, vals.pop(0)) if key else None
         if vals[0] is None:
@@ -171,30 +173,19 @@ def appointment_figures(
             f.completed_minutes,
         ) = (int(v or 0) for v in vals)
 
-    a = table_of(Appointment)
-    provider = func.coalesce(a.c.provider_id, 0)
-    kcol: Any = {"clinic": a.c.clinic_id, "provider": provider, "day": a.c.local_date}.get(
+    kcol = {"clinic": "clinic_id", "provider": "coalesce(provider_id, 0)", "day": "local_date"}.get(
         key or ""
     )
-    future = a.c.start_at > as_of
-    pending = select(
-        *([kcol] if kcol is not None else []),
-        func.sum(case((future, 1), else_=0)),
-        func.sum(case((future, 0), else_=1)),
-    ).where(
-        a.c.org_id == scope.org_id,
-        a.c.local_date >= period.start,
-        a.c.local_date <= period.end,
-        a.c.kind != "out_of_office",
-        a.c.status.in_(PENDING_STATUSES),
+    kc = f"{kcol}, " if kcol else ""
+    sql = (
+        f"select {kc}sum(case when start_at > :as_of then 1 else 0 end),"
+        " sum(case when start_at > :as_of then 0 else 1 end) from appointment"
+        " where org_id = :org and local_date >= :start and local_date <= :end"
+        f" and kind <> 'out_of_office' and status in {in_list(PENDING_STATUSES)}{filters}"
     )
-    if kcol is not None:
-        pending = pending.group_by(kcol)
-    if scope.clinic_id is not None:
-        pending = pending.where(a.c.clinic_id == scope.clinic_id)
-    if scope.provider_id is not None:
-        pending = pending.where(a.c.provider_id == scope.provider_id)
-    for row in conn.execute(pending):
+    if kcol:
+        sql += f" group by {kcol}"
+    for row in db.rows(sql, **params):
         vals = list(row)
         k = _norm(key, vals.pop(0)) if key else None
         if vals[0] is None:
@@ -205,7 +196,7 @@ def appointment_figures(
 
 
 def appointments_report(
-    conn: Connection,
+    db: Reader,
     scope: Scope,
     period: Period,
     *,
@@ -216,19 +207,19 @@ def appointments_report(
     by: str | None = None,
 ) -> AppointmentsReport:
     """The appointments report of ``period`` in ``scope``, split ``by`` clinic, provider or day."""
-    summary = appointment_figures(conn, scope, period, as_of).get(None, AppointmentFigures())
+    summary = appointment_figures(db, scope, period, as_of).get(None, AppointmentFigures())
     report = AppointmentsReport(
         scope=scope,
         period=period,
         today=today,
         as_of=as_of,
         summary=summary,
-        freshness=data_freshness(conn, scope.org_id, now, interval_minutes),
+        freshness=data_freshness(db, scope.org_id, now, interval_minutes),
         by=by,
     )
     if by is None:
         return report
-    groups = appointment_figures(conn, scope, period, as_of, by)
+    groups = appointment_figures(db, scope, period, as_of, by)
     if by == "day":
         report.rows = [
             AppointmentRow(d, d.isoformat(), groups.get(d, AppointmentFigures()))

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, exists, func, select
-
-from aiq.reports.period import Period
 from aiq.reports.sales import divide_round
-from aiq.reports.scope import Scope
 from aiq.reports.sync_health import Freshness, data_freshness
-from aiq.store.models import Category, Invoice, InvoiceItem, Product, Service, table_of
-from aiq.store.rollups import COUNTED_STATUSES
+from aiq.store.reader import in_list
+from aiq.store.statuses import COUNTED_STATUSES
+
+if TYPE_CHECKING:
+    from aiq.reports.period import Period
+    from aiq.reports.scope import Scope
+    from aiq.store.reader import Reader
 
 KINDS = {"service": "service", "retail": "product"}
 
@@ -112,44 +113,44 @@ class CatalogReport:
         return bool(self.total.quantity_milli or self.total.value_cents)
 
 
-def _counted_in(scope: Scope, period: Period) -> list[Any]:
-    inv = table_of(Invoice)
-    cond = [
-        inv.c.org_id == scope.org_id,
-        inv.c.local_date >= period.start,
-        inv.c.local_date <= period.end,
-        inv.c.status.in_(COUNTED_STATUSES),
-    ]
+def _counted_in(scope: Scope, period: Period) -> tuple[str, dict[str, Any]]:
+    """The counted invoices ``i`` of the period in scope: a condition and its parameters."""
+    cond = (
+        "i.org_id = :org and i.local_date >= :start and i.local_date <= :end"
+        f" and i.status in {in_list(COUNTED_STATUSES)}"
+    )
     if scope.clinic_id is not None:
-        cond.append(inv.c.clinic_id == scope.clinic_id)
-    return cond
+        cond += " and i.clinic_id = :clinic"
+    params = {
+        "org": scope.org_id,
+        "start": period.start,
+        "end": period.end,
+        "clinic": scope.clinic_id,
+        "provider": scope.provider_id,
+    }
+    return cond, params
 
 
-def attach_rate(conn: Connection, scope: Scope, period: Period) -> AttachRate:
+def attach_rate(db: Reader, scope: Scope, period: Period) -> AttachRate:
     """The retail attach rate (with a provider filter: of invoices holding their services)."""
-    inv = table_of(Invoice)
-    item = table_of(InvoiceItem)
 
-    def holds(kind: str, provider: bool) -> Any:
-        cond = [
-            item.c.org_id == inv.c.org_id,
-            item.c.invoice_id == inv.c.id,
-            item.c.item_type == kind,
-        ]
+    def holds(kind: str, provider: bool) -> str:
+        cond = f"t.org_id = i.org_id and t.invoice_id = i.id and t.item_type = '{kind}'"
         if provider and scope.provider_id is not None:
-            cond.append(item.c.employee_id == scope.provider_id)
-        return exists().where(*cond)
+            cond += " and t.employee_id = :provider"
+        return f"exists (select 1 from invoice_item t where {cond})"
 
-    base = [*_counted_in(scope, period), holds("service", True)]
-    n = conn.execute(select(func.count()).select_from(inv).where(*base)).scalar_one()
-    both = conn.execute(
-        select(func.count()).select_from(inv).where(*base, holds("retail", False))
-    ).scalar_one()
+    counted, params = _counted_in(scope, period)
+    base = f"{counted} and {holds('service', True)}"
+    (n,) = db.one(f"select count(*) from invoice i where {base}", **params)
+    (both,) = db.one(
+        f"select count(*) from invoice i where {base} and {holds('retail', False)}", **params
+    )
     return AttachRate(int(n or 0), int(both or 0))
 
 
 def catalog_report(
-    conn: Connection,
+    db: Reader,
     scope: Scope,
     period: Period,
     kind: str,
@@ -160,47 +161,38 @@ def catalog_report(
     by: str = "item",
 ) -> CatalogReport:
     """Services (``kind="service"``) or retail products (``kind="retail"``) of the period."""
-    inv = table_of(Invoice)
-    item = table_of(InvoiceItem)
-    ref = item.c.service_id if kind == "service" else item.c.product_id
-    query = (
-        select(
-            ref,
-            item.c.category_id,
-            func.sum(item.c.quantity_milli),
-            func.sum(item.c.value_cents),
-            func.sum(item.c.discount_cents),
-            func.max(item.c.name),
-        )
-        .select_from(
-            inv.join(item, and_(item.c.org_id == inv.c.org_id, item.c.invoice_id == inv.c.id))
-        )
-        .where(*_counted_in(scope, period), item.c.item_type == kind)
-        .group_by(ref, item.c.category_id)
-    )
+    ref = "t.service_id" if kind == "service" else "t.product_id"
+    counted, params = _counted_in(scope, period)
+    where = f"{counted} and t.item_type = {in_list([kind])}"
     if scope.provider_id is not None:
-        query = query.where(item.c.employee_id == scope.provider_id)
-    facts = conn.execute(query).all()
-
-    cat = table_of(Category)
+        where += " and t.employee_id = :provider"
+    facts = db.rows(
+        f"select {ref}, t.category_id, sum(t.quantity_milli), sum(t.value_cents),"
+        " sum(t.discount_cents), max(t.name) from invoice i join invoice_item t"
+        f" on t.org_id = i.org_id and t.invoice_id = i.id where {where}"
+        f" group by {ref}, t.category_id",
+        **params,
+    )
     categories = {
-        int(r.id): str(r.name)
-        for r in conn.execute(select(cat.c.id, cat.c.name).where(cat.c.org_id == scope.org_id))
+        int(cid): str(name)
+        for cid, name in db.rows(
+            "select id, name from category where org_id = :org", org=scope.org_id
+        )
     }
-    model = table_of(Service if kind == "service" else Product)
-    catalogue: dict[int, Any] = (
-        {
-            int(r.id): r
-            for r in conn.execute(
-                select(model).where(
-                    model.c.org_id == scope.org_id,
-                    model.c.id.in_({int(f[0]) for f in facts if f[0] is not None}),
-                )
+    # The catalogue's own names (and, for retail, the cost) of the items sold.
+    ids = sorted({int(f[0]) for f in facts if f[0] is not None})
+    catalogue: dict[int, tuple[str, int | None]] = {}
+    if ids:
+        cost_col = "cost_cents" if kind == "retail" else "null"
+        table = "service" if kind == "service" else "product"
+        catalogue = {
+            int(rid): (str(name), None if c is None else int(c))
+            for rid, name, c in db.rows(
+                f"select id, name, {cost_col} from {table}"
+                f" where org_id = :org and id in {in_list(ids)}",
+                org=scope.org_id,
             )
         }
-        if facts
-        else {}
-    )
 
     items: dict[int | None, CatalogRow] = {}
     by_cat: dict[int | None, CatalogRow] = {}
@@ -209,11 +201,11 @@ def catalog_report(
         entry = catalogue.get(rid) if rid is not None else None
         cid = None if cat_id is None else int(cat_id)
         cost = None
-        if kind == "retail" and entry is not None and entry.cost_cents is not None:
-            cost = divide_round(int(entry.cost_cents) * int(qty or 0), 1000)
+        if kind == "retail" and entry is not None and entry[1] is not None:
+            cost = divide_round(entry[1] * int(qty or 0), 1000)
         part = CatalogRow(
             key=rid,
-            name=str(entry.name) if entry is not None else str(name or f"#{rid}"),
+            name=entry[0] if entry is not None else str(name or f"#{rid}"),
             category=categories.get(cid) if cid is not None else None,
             quantity_milli=int(qty or 0),
             value_cents=int(value or 0),
@@ -258,6 +250,6 @@ def catalog_report(
         rows=ranked(items) if by == "item" else ranked(by_cat),
         categories=ranked(by_cat),
         total=total,
-        attach=attach_rate(conn, scope, period),
-        freshness=data_freshness(conn, scope.org_id, now, interval_minutes),
+        attach=attach_rate(db, scope, period),
+        freshness=data_freshness(db, scope.org_id, now, interval_minutes),
     )

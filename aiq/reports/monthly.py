@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING
 
 from aiq.reports.appointments import AppointmentsReport, appointments_report
 from aiq.reports.catalog import CatalogReport, catalog_report
@@ -16,6 +15,9 @@ from aiq.reports.revenue import revenue_report as _revenue_report
 from aiq.reports.sales import sales_lines
 from aiq.reports.scope import Scope
 from aiq.reports.sync_health import SyncHealth, sync_health
+
+if TYPE_CHECKING:
+    from aiq.store.reader import Reader
 
 
 @dataclass
@@ -42,7 +44,7 @@ class MonthlyReport:
 
 
 def monthly_report(
-    conn: Connection,
+    db: Reader,
     scope: Scope,
     period: Period,
     *,
@@ -53,12 +55,12 @@ def monthly_report(
 ) -> MonthlyReport:
     """The month's reports, each as its own command computes it."""
     rev = _revenue_report(
-        conn, scope, period, today=today, now=now, interval_minutes=interval_minutes, by="clinic"
+        db, scope, period, today=today, now=now, interval_minutes=interval_minutes, by="clinic"
     )
     prev = period.to_date(today).previous()
-    prev_days = sales_lines(conn, scope, prev.start, prev.end, "day")
+    prev_days = sales_lines(db, scope, prev.start, prev.end, "day")
     appts = appointments_report(
-        conn,
+        db,
         scope,
         period,
         today=today,
@@ -68,13 +70,13 @@ def monthly_report(
         by="clinic",
     )
     providers = providers_report(
-        conn, scope, period, today=today, as_of=as_of, now=now, interval_minutes=interval_minutes
+        db, scope, period, today=today, as_of=as_of, now=now, interval_minutes=interval_minutes
     )
     services = catalog_report(
-        conn, scope, period, "service", today=today, now=now, interval_minutes=interval_minutes
+        db, scope, period, "service", today=today, now=now, interval_minutes=interval_minutes
     )
     products = catalog_report(
-        conn, scope, period, "retail", today=today, now=now, interval_minutes=interval_minutes
+        db, scope, period, "retail", today=today, now=now, interval_minutes=interval_minutes
     )
     return MonthlyReport(
         scope=scope,
@@ -82,12 +84,12 @@ def monthly_report(
         today=today,
         generated_at=now,
         revenue=rev,
-        categories=breakdown(conn, scope, period, "category", rev.summary),
-        payments=breakdown(conn, scope, period, "payment-method", rev.summary),
+        categories=breakdown(db, scope, period, "category", rev.summary),
+        payments=breakdown(db, scope, period, "payment-method", rev.summary),
         previous_trend=daily_trend(prev_days, prev),
         appointments=appts,
         providers=providers,
         services=services,
         products=products,
-        sync=sync_health(conn, scope, now, interval_minutes, runs=5),
+        sync=sync_health(db, scope, now, interval_minutes, runs=5),
     )

@@ -16,17 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fractions import Fraction
-from typing import Any
-
-from sqlalchemy import Connection, and_, func, select
+from typing import TYPE_CHECKING, Any
 
 from aiq.reports.appointments import AppointmentFigures, appointment_figures
 from aiq.reports.period import Period, days_in_month, month_end
 from aiq.reports.sales import INVOICE_LINE, PROCEDURES, divide_round, sales_lines
-from aiq.reports.scope import Scope
 from aiq.reports.sync_health import Freshness, data_freshness
-from aiq.store.models import Invoice, InvoiceItem, table_of
-from aiq.store.rollups import COUNTED_STATUSES
+from aiq.store.reader import in_list
+from aiq.store.statuses import COUNTED_STATUSES
+
+if TYPE_CHECKING:
+    from aiq.reports.scope import Scope
+    from aiq.store.reader import Reader
 
 
 @dataclass
@@ -83,33 +84,30 @@ def goal_share(period: Period, today: date) -> Fraction:
     return share
 
 
-def _provider_invoices(conn: Connection, scope: Scope, period: Period) -> dict[int, int]:
+def _provider_invoices(db: Reader, scope: Scope, period: Period) -> dict[int, int]:
     """Per employee: the counted invoices holding one of their items."""
-    inv = table_of(Invoice)
-    item = table_of(InvoiceItem)
-    query = (
-        select(item.c.employee_id, func.count(func.distinct(inv.c.id)))
-        .select_from(
-            inv.join(item, and_(item.c.org_id == inv.c.org_id, item.c.invoice_id == inv.c.id))
-        )
-        .where(
-            inv.c.org_id == scope.org_id,
-            inv.c.local_date >= period.start,
-            inv.c.local_date <= period.end,
-            inv.c.status.in_(COUNTED_STATUSES),
-            item.c.employee_id.is_not(None),
-        )
-        .group_by(item.c.employee_id)
+    where = (
+        "i.org_id = :org and i.local_date >= :start and i.local_date <= :end"
+        f" and i.status in {in_list(COUNTED_STATUSES)} and t.employee_id is not null"
     )
     if scope.clinic_id is not None:
-        query = query.where(inv.c.clinic_id == scope.clinic_id)
+        where += " and i.clinic_id = :clinic"
     if scope.provider_id is not None:
-        query = query.where(item.c.employee_id == scope.provider_id)
-    return {int(e): int(n) for e, n in conn.execute(query)}
+        where += " and t.employee_id = :provider"
+    rows = db.rows(
+        "select t.employee_id, count(distinct i.id) from invoice i join invoice_item t"
+        f" on t.org_id = i.org_id and t.invoice_id = i.id where {where} group by t.employee_id",
+        org=scope.org_id,
+        start=period.start,
+        end=period.end,
+        clinic=scope.clinic_id,
+        provider=scope.provider_id,
+    )
+    return {int(e): int(n) for e, n in rows}
 
 
 def providers_report(
-    conn: Connection,
+    db: Reader,
     scope: Scope,
     period: Period,
     *,
@@ -119,7 +117,7 @@ def providers_report(
     interval_minutes: int,
 ) -> ProvidersReport:
     """Every provider with activity in the period (and every active one of the clinic), ranked."""
-    groups = sales_lines(conn, scope, period.start, period.end, "employee")
+    groups = sales_lines(db, scope, period.start, period.end, "employee")
     sales: dict[int, int] = {}
     service_sales: dict[int, int] = {}
     tips: dict[int, int] = {}
@@ -132,8 +130,8 @@ def providers_report(
                     service_sales[emp] = service_sales.get(emp, 0) + net
             elif ln.line == INVOICE_LINE:
                 tips[emp] = tips.get(emp, 0) + ln.tip_cents
-    appts = appointment_figures(conn, scope, period, as_of, "provider")
-    invoices = _provider_invoices(conn, scope, period)
+    appts = appointment_figures(db, scope, period, as_of, "provider")
+    invoices = _provider_invoices(db, scope, period)
     share = goal_share(period, today)
 
     wanted: set[int] = set()
@@ -197,7 +195,7 @@ def providers_report(
         period=period,
         today=today,
         goal_share=float(share),
-        freshness=data_freshness(conn, scope.org_id, now, interval_minutes),
+        freshness=data_freshness(db, scope.org_id, now, interval_minutes),
         rows=rows,
     )
 

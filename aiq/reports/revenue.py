@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Connection, select
+from typing import TYPE_CHECKING, Any
 
 from aiq.reports.period import Period, days_in_month, month_start
 from aiq.reports.sales import (
@@ -26,9 +24,12 @@ from aiq.reports.sales import (
     sales_lines,
     summarize,
 )
-from aiq.reports.scope import Scope
 from aiq.reports.sync_health import Freshness, data_freshness
-from aiq.store.models import Category, RollupAppointmentsDaily, table_of
+from aiq.store.reader import as_date
+
+if TYPE_CHECKING:
+    from aiq.reports.scope import Scope
+    from aiq.store.reader import Reader
 
 BREAKDOWNS = ("clinic", "provider", "category", "payment-method", "day")
 UNATTRIBUTED = -1
@@ -135,12 +136,11 @@ class RevenueReport:
         return self.period.is_current(self.today)
 
 
-def category_names(conn: Connection, org_id: int) -> dict[int, str]:
+def category_names(db: Reader, org_id: int) -> dict[int, str]:
     """Category names by id."""
-    c = table_of(Category)
     return {
-        int(r.id): str(r.name)
-        for r in conn.execute(select(c.c.id, c.c.name).where(c.c.org_id == org_id))
+        int(cid): str(name)
+        for cid, name in db.rows("select id, name from category where org_id = :org", org=org_id)
     }
 
 
@@ -156,7 +156,7 @@ def _attributed(groups: dict[Any, SalesSummary], total: SalesSummary) -> dict[An
 
 
 def breakdown(
-    conn: Connection,
+    db: Reader,
     scope: Scope,
     period: Period,
     by: str,
@@ -178,7 +178,7 @@ def breakdown(
     groups = (
         by_day
         if by == "day" and by_day is not None
-        else sales_lines(conn, scope, period.start, period.end, key)
+        else sales_lines(db, scope, period.start, period.end, key)
     )
     # Items belong to their own employee and category; the invoice-level discount and tax are
     # then attributed through the items, and what the items do not carry stays unattributed.
@@ -196,7 +196,7 @@ def breakdown(
         for cid in ids:
             rows.append(BreakdownRow(cid, scope.clinic(cid), summaries.get(cid, SalesSummary())))
     else:
-        names = category_names(conn, scope.org_id) if by == "category" else {}
+        names = category_names(db, scope.org_id) if by == "category" else {}
 
         def label(k: int) -> str:
             if k == UNATTRIBUTED:
@@ -225,29 +225,25 @@ def daily_trend(
     return out
 
 
-def open_weekdays(conn: Connection, scope: Scope, today: date) -> dict[int, set[int]]:
+def open_weekdays(db: Reader, scope: Scope, today: date) -> dict[int, set[int]]:
     """Per clinic, the weekdays (0 = Monday) with a completed appointment in the past 8 weeks."""
-    r = table_of(RollupAppointmentsDaily)
-    query = (
-        select(r.c.clinic_id, r.c.local_date)
-        .where(
-            r.c.org_id == scope.org_id,
-            r.c.local_date >= today - timedelta(weeks=OPEN_DAY_WEEKS),
-            r.c.local_date < today,
-            r.c.completed > 0,
-        )
-        .distinct()
-    )
+    where = "org_id = :org and local_date >= :since and local_date < :today and completed > 0"
     if scope.clinic_id is not None:
-        query = query.where(r.c.clinic_id == scope.clinic_id)
+        where += " and clinic_id = :clinic"
+    rows = db.rows(
+        f"select distinct clinic_id, local_date from rollup_appointments_daily where {where}",
+        org=scope.org_id,
+        since=today - timedelta(weeks=OPEN_DAY_WEEKS),
+        today=today,
+        clinic=scope.clinic_id,
+    )
     out: dict[int, set[int]] = defaultdict(set)
-    for cid, d in conn.execute(query):
-        day = d if isinstance(d, date) else date.fromisoformat(str(d))
-        out[int(cid)].add(day.weekday())
+    for cid, d in rows:
+        out[int(cid)].add(as_date(d).weekday())
     return dict(out)
 
 
-def month_to_date(conn: Connection, scope: Scope, today: date) -> MonthToDate:
+def month_to_date(db: Reader, scope: Scope, today: date) -> MonthToDate:
     """Net sales of this month to date and the run-rate projection for the month (metrics.md).
 
     Per clinic: month-to-date net sales / elapsed open days * open days in the month, where an
@@ -257,8 +253,8 @@ def month_to_date(conn: Connection, scope: Scope, today: date) -> MonthToDate:
     """
     first = month_start(today)
     mtd = Period(first, today)
-    by_clinic = lines_by(sales_lines(conn, scope, first, today, "clinic"), item_level=False)
-    weekdays = open_weekdays(conn, scope, today)
+    by_clinic = lines_by(sales_lines(db, scope, first, today, "clinic"), item_level=False)
+    weekdays = open_weekdays(db, scope, today)
     month_days = [first + timedelta(days=i) for i in range(days_in_month(first))]
     clinics = []
     for cid in sorted(set(by_clinic) | set(weekdays)):
@@ -279,7 +275,7 @@ def month_to_date(conn: Connection, scope: Scope, today: date) -> MonthToDate:
 
 
 def revenue_report(
-    conn: Connection,
+    db: Reader,
     scope: Scope,
     period: Period,
     *,
@@ -289,25 +285,25 @@ def revenue_report(
     by: str | None = None,
 ) -> RevenueReport:
     """The revenue report of ``period`` in ``scope``: see the module docstring."""
-    by_day = sales_lines(conn, scope, period.start, period.end, "day")
+    by_day = sales_lines(db, scope, period.start, period.end, "day")
     summary = summarize(ln for day_lines in by_day.values() for ln in day_lines)
     current = period.to_date(today)
     comparisons = []
     for name, other in (("previous", current.previous()), ("year_ago", current.year_ago())):
-        s = summarize(sales_lines(conn, scope, other.start, other.end).get(None, []))
+        s = summarize(sales_lines(db, scope, other.start, other.end).get(None, []))
         comparisons.append(Comparison(name, other, s))
     report = RevenueReport(
         scope=scope,
         period=period,
         today=today,
         summary=summary,
-        ticket=average_ticket(conn, scope, period),
+        ticket=average_ticket(db, scope, period),
         comparisons=comparisons,
         trend=daily_trend(by_day, period, until=today),
-        freshness=data_freshness(conn, scope.org_id, now, interval_minutes),
+        freshness=data_freshness(db, scope.org_id, now, interval_minutes),
     )
     if by is not None:
-        report.breakdown = breakdown(conn, scope, period, by, summary, by_day=by_day)
+        report.breakdown = breakdown(db, scope, period, by, summary, by_day=by_day)
     if period.month and period.is_current(today):
-        report.month_to_date = month_to_date(conn, scope, today)
+        report.month_to_date = month_to_date(db, scope, today)
     return report

@@ -17,14 +17,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, exists, func, select
+from aiq.store.reader import as_date, in_list
+from aiq.store.statuses import COUNTED_STATUSES
 
-from aiq.reports.period import Period
-from aiq.reports.scope import Scope
-from aiq.store.models import Invoice, InvoiceItem, RollupSalesDaily, table_of
-from aiq.store.rollups import COUNTED_STATUSES
+if TYPE_CHECKING:
+    from aiq.reports.period import Period
+    from aiq.reports.scope import Scope
+    from aiq.store.reader import Reader
 
 # Item types, as metrics.md groups them.
 PROCEDURES = ("service",)
@@ -232,7 +233,7 @@ _KEYS = {
 
 
 def sales_lines(
-    conn: Connection,
+    db: Reader,
     scope: Scope,
     start: date,
     end: date,
@@ -244,53 +245,40 @@ def sales_lines(
 
     ``key`` is ``clinic``, ``employee``, ``category``, ``day`` or None (one group, keyed None).
     """
-    r = table_of(RollupSalesDaily)
-    cols: list[Any] = []
-    group: list[Any] = []
-    if key is not None:
-        kc = r.c[_KEYS[key]]
-        cols.append(kc)
-        group.append(kc)
-    group.append(r.c.line)
-    query = (
-        select(
-            *cols,
-            r.c.line,
-            func.sum(r.c.quantity_milli),
-            func.sum(r.c.value_cents),
-            func.sum(r.c.discount_cents),
-            func.sum(r.c.tax_cents),
-            func.sum(r.c.tip_cents),
-            func.sum(r.c.fee_cents),
-            func.sum(r.c.wallet_debit_cents),
-            func.sum(r.c.amount_cents),
-            func.sum(r.c.invoices),
-        )
-        .where(r.c.org_id == scope.org_id, r.c.local_date >= start, r.c.local_date <= end)
-        .group_by(*group)
-    )
+    kc = f"{_KEYS[key]}, " if key is not None else ""
+    where = "org_id = :org and local_date >= :start and local_date <= :end"
     if scope.clinic_id is not None:
-        query = query.where(r.c.clinic_id == scope.clinic_id)
+        where += " and clinic_id = :clinic"
     if scope.provider_id is not None and employee_filter:
-        query = query.where(r.c.employee_id == scope.provider_id)
+        where += " and employee_id = :provider"
+    sql = (
+        f"select {kc}line, sum(quantity_milli), sum(value_cents), sum(discount_cents),"
+        " sum(tax_cents), sum(tip_cents), sum(fee_cents), sum(wallet_debit_cents),"
+        f" sum(amount_cents), sum(invoices) from rollup_sales_daily where {where}"
+        f" group by {kc}line"
+    )
     out: dict[Any, list[LineSums]] = defaultdict(list)
-    for row in conn.execute(query):
+    for row in db.rows(
+        sql,
+        org=scope.org_id,
+        start=start,
+        end=end,
+        clinic=scope.clinic_id,
+        provider=scope.provider_id,
+    ):
         k = None
         vals = list(row)
         if key is not None:
             k = vals.pop(0)
-            if key == "day" and not isinstance(k, date):
-                k = date.fromisoformat(str(k))
-            elif key != "day":
-                k = int(k)
+            k = as_date(k) if key == "day" else int(k)
         line = str(vals[0])
         out[k].append(LineSums(line, *(int(v or 0) for v in vals[1:])))
     return dict(out)
 
 
-def sales_summary(conn: Connection, scope: Scope, period: Period) -> SalesSummary:
+def sales_summary(db: Reader, scope: Scope, period: Period) -> SalesSummary:
     """The Sales Summary of ``period`` in ``scope``."""
-    return summarize(sales_lines(conn, scope, period.start, period.end).get(None, []))
+    return summarize(sales_lines(db, scope, period.start, period.end).get(None, []))
 
 
 @dataclass
@@ -302,52 +290,49 @@ class TicketStats:
     average_cents: int | None
 
 
-def average_ticket(conn: Connection, scope: Scope, period: Period) -> TicketStats:
+def average_ticket(db: Reader, scope: Scope, period: Period) -> TicketStats:
     """(procedures + retail - discounts of invoices holding either) / those invoices (metrics.md).
 
     With a provider filter: the provider's service and retail items, less their item discounts,
     over the counted invoices that hold one of them.
     """
-    inv = table_of(Invoice)
-    item = table_of(InvoiceItem)
-    kinds = (*PROCEDURES, *RETAIL)
-    base = [
-        inv.c.org_id == scope.org_id,
-        inv.c.local_date >= period.start,
-        inv.c.local_date <= period.end,
-        inv.c.status.in_(COUNTED_STATUSES),
-    ]
+    kinds = in_list((*PROCEDURES, *RETAIL))
+    base = (
+        "i.org_id = :org and i.local_date >= :start and i.local_date <= :end"
+        f" and i.status in {in_list(COUNTED_STATUSES)}"
+    )
     if scope.clinic_id is not None:
-        base.append(inv.c.clinic_id == scope.clinic_id)
-    joined = inv.join(item, and_(item.c.org_id == inv.c.org_id, item.c.invoice_id == inv.c.id))
+        base += " and i.clinic_id = :clinic"
+    params = {
+        "org": scope.org_id,
+        "start": period.start,
+        "end": period.end,
+        "clinic": scope.clinic_id,
+        "provider": scope.provider_id,
+    }
+    joined = "invoice i join invoice_item t on t.org_id = i.org_id and t.invoice_id = i.id"
     if scope.provider_id is not None:
-        row = conn.execute(
-            select(
-                func.count(func.distinct(inv.c.id)),
-                func.coalesce(func.sum(item.c.value_cents - item.c.discount_cents), 0),
-            )
-            .select_from(joined)
-            .where(*base, item.c.item_type.in_(kinds), item.c.employee_id == scope.provider_id)
-        ).one()
-        n, value = int(row[0] or 0), int(row[1] or 0)
-    else:
-        holds = exists().where(
-            item.c.org_id == inv.c.org_id,
-            item.c.invoice_id == inv.c.id,
-            item.c.item_type.in_(kinds),
+        n, value = db.one(
+            "select count(distinct i.id), coalesce(sum(t.value_cents - t.discount_cents), 0)"
+            f" from {joined} where {base} and t.item_type in {kinds}"
+            " and t.employee_id = :provider",
+            **params,
         )
-        values = conn.execute(
-            select(func.coalesce(func.sum(item.c.value_cents), 0))
-            .select_from(joined)
-            .where(*base, item.c.item_type.in_(kinds))
-        ).scalar_one()
-        row = conn.execute(
-            select(func.count(), func.coalesce(func.sum(inv.c.discount_cents), 0)).where(
-                *base, holds
-            )
-        ).one()
-        n = int(row[0] or 0)
-        value = int(values or 0) - int(row[1] or 0)
+        n, value = int(n or 0), int(value or 0)
+    else:
+        (values,) = db.one(
+            f"select coalesce(sum(t.value_cents), 0) from {joined}"
+            f" where {base} and t.item_type in {kinds}",
+            **params,
+        )
+        n, discounts = db.one(
+            "select count(*), coalesce(sum(i.discount_cents), 0) from invoice i"
+            f" where {base} and exists (select 1 from invoice_item t where t.org_id = i.org_id"
+            f" and t.invoice_id = i.id and t.item_type in {kinds})",
+            **params,
+        )
+        n = int(n or 0)
+        value = int(values or 0) - int(discounts or 0)
     return TicketStats(n, value, divide_round(value, n) if n else None)
 
 

@@ -11,13 +11,11 @@ import difflib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select
-
 from aiq.errors import DataMissing, UsageError
-from aiq.store.models import Clinic, Org, Staff, table_of
+from aiq.store.reader import as_list
 
 if TYPE_CHECKING:
-    from aiq.store.db import Store
+    from aiq.store.reader import Reader, ReadSource
 
 _SYNC_FIRST = "run aiq sync first (or aiq demo to try the sandbox)"
 
@@ -112,60 +110,60 @@ def match_name(kind: str, text: str, names: dict[int, str]) -> int:
     raise UsageError(f"there is no {kind} called {text!r}", hint=hint)
 
 
-def _org_row(conn: Connection, org_name: str | None) -> tuple[int, str, str]:
-    org = table_of(Org)
-    rows = conn.execute(
-        select(org.c.id, org.c.name, org.c.currency)
-        .where(org.c.deleted_at.is_(None))
-        .order_by(org.c.name)
-    ).all()
+def _org_row(db: Reader, org_name: str | None) -> tuple[int, str, str]:
+    rows = db.rows("select id, name, currency from org where deleted_at is null order by name")
     if not rows:
         raise DataMissing("the database holds no practice yet", hint=_SYNC_FIRST)
     if org_name is not None:
-        names = {int(r.id): str(r.name) for r in rows}
+        names = {int(r[0]): str(r[1]) for r in rows}
         org_id = match_name("practice", org_name, names)
-        row = next(r for r in rows if int(r.id) == org_id)
+        row = next(r for r in rows if int(r[0]) == org_id)
     elif len(rows) > 1:
         raise UsageError(
-            f"the database holds {len(rows)} practices: {', '.join(r.name for r in rows)}",
+            f"the database holds {len(rows)} practices: {', '.join(str(r[1]) for r in rows)}",
             hint="choose one with --org NAME",
         )
     else:
         row = rows[0]
-    return int(row.id), str(row.name), str(row.currency or "")
+    return int(row[0]), str(row[1]), str(row[2] or "")
 
 
 def load_scope(
-    conn: Connection,
+    db: Reader,
     org_name: str | None = None,
     clinic: str | None = None,
     provider: str | None = None,
     *,
     currency: str | None = None,
 ) -> Scope:
-    """The scope of a report, resolved inside ``conn``."""
-    org_id, name, org_currency = _org_row(conn, org_name)
-    c = table_of(Clinic)
+    """The scope of a report, resolved inside ``db``."""
+    org_id, name, org_currency = _org_row(db, org_name)
     clinics = {
-        int(r.id): str(r.name)
-        for r in conn.execute(select(c.c.id, c.c.name).where(c.c.org_id == org_id).order_by(c.c.id))
+        int(cid): str(cname)
+        for cid, cname in db.rows(
+            "select id, name from clinic where org_id = :org order by id", org=org_id
+        )
     }
     if not clinics:
         raise DataMissing(f"nothing has been synced for {name} yet", hint=_SYNC_FIRST)
-    s = table_of(Staff)
     staff = {
-        int(r.id): StaffInfo(
-            id=int(r.id),
-            name=str(r.display_name),
-            role=str(r.role),
-            is_provider=bool(r.is_provider),
-            is_active=bool(r.is_active),
-            clinic_ids=tuple(int(x) for x in (r.clinic_ids or [])),
-            commission_bp=r.commission_bp,
-            goal_procedures=r.goal_procedures_per_month,
-            goal_sales_cents=r.goal_sales_per_month_cents,
+        int(r["id"]): StaffInfo(
+            id=int(r["id"]),
+            name=str(r["display_name"]),
+            role=str(r["role"]),
+            is_provider=bool(r["is_provider"]),
+            is_active=bool(r["is_active"]),
+            clinic_ids=tuple(int(x) for x in as_list(r["clinic_ids"])),
+            commission_bp=r["commission_bp"],
+            goal_procedures=r["goal_procedures_per_month"],
+            goal_sales_cents=r["goal_sales_per_month_cents"],
         )
-        for r in conn.execute(select(s).where(s.c.org_id == org_id).order_by(s.c.id))
+        for r in db.dicts(
+            "select id, display_name, role, is_provider, is_active, clinic_ids, commission_bp,"
+            " goal_procedures_per_month, goal_sales_per_month_cents"
+            " from staff where org_id = :org order by id",
+            org=org_id,
+        )
     }
     clinic_id = match_name("clinic", clinic, clinics) if clinic is not None else None
     provider_id = None
@@ -184,7 +182,7 @@ def load_scope(
 
 
 def resolve_scope(
-    store: Store,
+    source: ReadSource,
     org_name: str | None = None,
     clinic: str | None = None,
     provider: str | None = None,
@@ -192,5 +190,5 @@ def resolve_scope(
     currency: str | None = None,
 ) -> Scope:
     """The scope of a report: see ``load_scope``."""
-    with store.connect() as conn:
-        return load_scope(conn, org_name, clinic, provider, currency=currency)
+    with source.reader() as db:
+        return load_scope(db, org_name, clinic, provider, currency=currency)

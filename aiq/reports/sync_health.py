@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from aiq.store.reader import as_datetime, in_list
 
-from aiq.reports.scope import Scope
-from aiq.store.models import SyncRun, SyncRunStream, SyncStreamState, table_of
+if TYPE_CHECKING:
+    from aiq.reports.scope import Scope
+    from aiq.store.reader import Reader
 
 STREAMS = (
     "product_categories",
@@ -53,17 +55,14 @@ def freshness_of(last: datetime | None, now: datetime, interval_minutes: int) ->
     return Freshness(status, last, age, interval_minutes)
 
 
-def data_freshness(
-    conn: Connection, org_id: int, now: datetime, interval_minutes: int
-) -> Freshness:
+def data_freshness(db: Reader, org_id: int, now: datetime, interval_minutes: int) -> Freshness:
     """The freshness of what the business reports read: the older of appointments and invoices."""
-    t = table_of(SyncStreamState)
-    rows = conn.execute(
-        select(t.c.stream, t.c.last_success_at).where(
-            t.c.org_id == org_id, t.c.stream.in_(REPORT_STREAMS)
-        )
-    ).all()
-    found = {str(r.stream): r.last_success_at for r in rows}
+    rows = db.rows(
+        "select stream, last_success_at from sync_stream_state"
+        f" where org_id = :org and stream in {in_list(REPORT_STREAMS)}",
+        org=org_id,
+    )
+    found = {str(stream): as_datetime(last) for stream, last in rows}
     if any(found.get(s) is None for s in REPORT_STREAMS):
         return freshness_of(None, now, interval_minutes)
     return freshness_of(min(v for v in found.values() if v is not None), now, interval_minutes)
@@ -126,29 +125,43 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3)
 
 
+_RUN_COLUMNS = (
+    "started_at, ended_at, status, windows, requests, rows_inserted, rows_changed, rows_removed,"
+    " rows_skipped, error"
+)
+
+
+def _timestamps(row: dict[str, Any]) -> dict[str, Any]:
+    row["started_at"] = as_datetime(row["started_at"])
+    row["ended_at"] = as_datetime(row["ended_at"])
+    return row
+
+
 def sync_health(
-    conn: Connection, scope: Scope, now: datetime, interval_minutes: int, runs: int = 10
+    db: Reader, scope: Scope, now: datetime, interval_minutes: int, runs: int = 10
 ) -> SyncHealth:
     """Each stream's freshness and latest run, and the last ``runs`` runs, newest first."""
-    st = table_of(SyncStreamState)
     states = {
-        str(r.stream): r
-        for r in conn.execute(select(st).where(st.c.org_id == scope.org_id)).mappings()
+        str(r["stream"]): r
+        for r in db.dicts(
+            "select stream, last_success_at, consecutive_failures from sync_stream_state"
+            " where org_id = :org",
+            org=scope.org_id,
+        )
     }
-    rs = table_of(SyncRunStream)
-    run = table_of(SyncRun)
-    latest: dict[str, dict[str, object]] = {}
+    latest: dict[str, dict[str, Any]] = {}
     errors: dict[str, tuple[str, datetime]] = {}
     # The run log is small (one row per stream and run); newest first, the first row seen of a
     # stream is its latest run and the first with an error is its last error.
-    for r in conn.execute(
-        select(rs)
-        .where(rs.c.org_id == scope.org_id)
-        .order_by(rs.c.run_id.desc())
-        .limit(len(STREAMS) * 200)
-    ).mappings():
+    for r in db.dicts(
+        f"select stream, {_RUN_COLUMNS} from sync_run_stream where org_id = :org"
+        " order by run_id desc limit :n",
+        org=scope.org_id,
+        n=len(STREAMS) * 200,
+    ):
+        r = _timestamps(r)
         name = str(r["stream"])
-        latest.setdefault(name, dict(r))
+        latest.setdefault(name, r)
         if r["error"] and name not in errors:
             errors[name] = (str(r["error"]), r["started_at"])
     names = [s for s in STREAMS if s in states or s in latest]
@@ -156,7 +169,7 @@ def sync_health(
     streams = []
     for name in names:
         state = states.get(name)
-        last_ok = state["last_success_at"] if state else None
+        last_ok = as_datetime(state["last_success_at"]) if state else None
         lr = latest.get(name)
         sh = StreamHealth(
             stream=name,
@@ -166,12 +179,12 @@ def sync_health(
         )
         if lr is not None:
             sh.last_status = str(lr["status"])
-            sh.last_run_at = lr["started_at"]  # type: ignore[assignment]
-            sh.rows_inserted = int(lr["rows_inserted"])  # type: ignore[call-overload]
-            sh.rows_changed = int(lr["rows_changed"])  # type: ignore[call-overload]
-            sh.rows_removed = int(lr["rows_removed"])  # type: ignore[call-overload]
-            sh.rows_skipped = int(lr["rows_skipped"])  # type: ignore[call-overload]
-            sh.duration_seconds = _seconds(lr["started_at"], lr["ended_at"])  # type: ignore[arg-type]
+            sh.last_run_at = lr["started_at"]
+            sh.rows_inserted = int(lr["rows_inserted"])
+            sh.rows_changed = int(lr["rows_changed"])
+            sh.rows_removed = int(lr["rows_removed"])
+            sh.rows_skipped = int(lr["rows_skipped"])
+            sh.duration_seconds = _seconds(lr["started_at"], lr["ended_at"])
         if name in errors:
             sh.last_error, sh.last_error_at = errors[name]
         streams.append(sh)
@@ -191,19 +204,22 @@ def sync_health(
             rows_skipped=int(r["rows_skipped"]),
             error=r["error"],
         )
-        for r in conn.execute(
-            select(run)
-            .where(run.c.org_id == scope.org_id)
-            .order_by(run.c.started_at.desc(), run.c.id.desc())
-            .limit(runs)
-        ).mappings()
+        for r in map(
+            _timestamps,
+            db.dicts(
+                f"select id, mode, {_RUN_COLUMNS} from sync_run where org_id = :org"
+                " order by started_at desc, id desc limit :n",
+                org=scope.org_id,
+                n=runs,
+            ),
+        )
     ]
     return SyncHealth(
         org_id=scope.org_id,
         org_name=scope.org_name,
         now=now,
         interval_minutes=interval_minutes,
-        freshness=data_freshness(conn, scope.org_id, now, interval_minutes),
+        freshness=data_freshness(db, scope.org_id, now, interval_minutes),
         streams=streams,
         runs=run_rows,
     )

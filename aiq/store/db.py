@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from aiq.errors import AiqError, DatabaseTooNew, StoreError
+from aiq.errors import AiqError, DatabaseTooNew
 from aiq.store import models
 from aiq.store.engine import make_engine, redact_url, translate_operational_error
+from aiq.store.reader import Reader, driver_error
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -85,6 +86,14 @@ class Store:
             conn = conn.execution_options(aiq_write=True)
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        """A ``Reader`` (plain SQL, one read-only snapshot) over one of the store's connections."""
+        with self.connect() as conn:
+            reader = Reader(conn.connection.driver_connection, self.dialect)
+            with reader.snapshot():
+                yield reader
 
     # --- schema ---------------------------------------------------------------------------------
 
@@ -168,20 +177,16 @@ def open_store(url: str, *, migrate: bool = True, echo: bool = False) -> Store:
     """Open the store at ``url``, migrating it on first use unless ``migrate`` is False."""
     store = Store(url, echo=echo)
     if migrate:
-        store.ensure_schema()
+        try:
+            store.ensure_schema()
+        except BaseException:
+            store.dispose()  # no pooled connection is left for the garbage collector
+            raise
     return store
 
 
 def guard_store_errors(exc: BaseException) -> AiqError | None:
     """Map a stray driver exception to an aiq error, or None if it is not a database error."""
     if isinstance(exc, OperationalError | DBAPIError):
-        first = str(exc.orig).strip().splitlines()[0]
-        if "permission denied" in first or "row-level security" in first:
-            from aiq.errors import PermissionDenied
-
-            return PermissionDenied(
-                f"the database refused: {first}",
-                hint="your role does not allow this; see aiq orgs list and docs/teams.md",
-            )
-        return StoreError(f"database error: {first}")
+        return driver_error(exc)
     return None

@@ -17,8 +17,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 from aiq.errors import DatabaseUnreachable, StoreError, UsageError
-
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from aiq.store.reader import SQLITE_BUSY_TIMEOUT_MS
 
 
 def parse_database_url(url: str) -> URL:

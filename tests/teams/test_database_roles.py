@@ -209,3 +209,15 @@ def test_every_org_table_has_row_level_security(team: Team) -> None:
         "alert_delivery",
     }
     assert needing <= secured, needing - secured
+
+
+def test_reports_read_only_what_the_role_may_see(
+    team: Team, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Reports read with the driver directly (no SQLAlchemy): row-level security still applies.
+    url = team.url_of(team.member)
+    r = aiq(capsys, "--db", url, "report", "appointments", "--format", "json")
+    assert r.code == 0, r.err
+    assert '"practice": "Alpha Spa"' in r.out  # the only practice this role can see
+    r = aiq(capsys, "--db", url, "report", "revenue", "--org", "Beta Spa")
+    assert r.code == 2 and "there is no practice called 'Beta Spa'" in r.err
