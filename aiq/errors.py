@@ -26,6 +26,7 @@ an httpx exception and nothing above ``aiq/store`` sees a database driver's.
     │   ├── UpstreamUnavailable   exit 1   transient: 5xx, 429, resets, timeouts, truncated bodies
     │   ├── UpstreamContractError exit 1   a page count that does not add up, a 422, a bad shape
     │   └── RecordInvalid         exit 1   one record is missing a required field (skipped)
+    ├── DeliveryFailed            exit 1   transient: an alert could not be sent (tried again)
     └── Interrupted               exit 130 Ctrl-C or SIGTERM
 
 Messages are one line, name the problem and the fix, and never contain a secret.
@@ -146,6 +147,12 @@ class RecordInvalid(UpstreamError):
         self.stream = stream
         self.record_id = record_id
         self.field = field
+
+
+class DeliveryFailed(AiqError):
+    """A notifier could not send an alert (transient: it is tried again on the next check)."""
+
+    transient = True
 
 
 class Interrupted(AiqError):

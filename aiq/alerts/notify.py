@@ -17,17 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from aiq.alerts.model import Message
-from aiq.errors import AiqError, ConfigError
+from aiq.errors import ConfigError, DeliveryFailed
 from aiq.vault.redact import redact, register_secret
 
 if TYPE_CHECKING:
     from aiq.config import AlertSettings
-
-
-class DeliveryFailed(AiqError):
-    """A notifier could not send a message (transient: it is tried again on the next check)."""
-
-    transient = True
 
 
 class Notifier(Protocol):
