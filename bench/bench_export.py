@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from bench.common import TODAY, machine, sandbox_process, write_section
+from bench.common import TODAY, machine, peak_rss_mb, sandbox_process, write_section
 
 SINCE = dt.date(2020, 1, 1)
 KINDS = ("csv", "ndjson", "parquet", "backup-sqlite", "backup-logical")
@@ -39,7 +38,7 @@ def child(db_url: str, kind: str, out: str) -> None:
     from aiq.store.db import open_store
 
     store = open_store(db_url)
-    start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start_rss = peak_rss_mb()
     start = time.perf_counter()
     if kind.startswith("backup-"):
         from aiq.data.backup import take_backup
@@ -62,7 +61,7 @@ def child(db_url: str, kind: str, out: str) -> None:
                 "wall": wall,
                 "rows": rows,
                 "bytes": size,
-                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_mb": peak_rss_mb(),
                 "rss_before_mb": start_rss,
             }
         )

@@ -22,6 +22,21 @@ TODAY = date(2026, 11, 26)
 EMAIL, PASSWORD = "owner@glowmedspa.example", "sandbox-password"
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). ru_maxrss is inherited from the parent across fork
+    and exec on Linux, so a benchmark parent holding much memory would show up in its children."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
