@@ -15,6 +15,7 @@ import logging
 import random
 import threading
 import time
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import httpx
 import orjson
 
 from aiq import __version__
+from aiq.ar.transport import ThreadLocalTransport
 from aiq.errors import (
     AccountLocked,
     AuthRequired,
@@ -96,6 +98,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _proxy_configured() -> bool:
+    """Whether the environment names an HTTP(S) proxy (then httpx's own transport goes through
+    it; aiq's lean transport does not speak to proxies)."""
+    return bool({"http", "https", "all"} & set(urllib.request.getproxies_environment()))
+
+
 def _looks_like_login_page(response: httpx.Response) -> bool:
     ctype = response.headers.get("content-type", "")
     if "text/html" not in ctype:
@@ -138,6 +146,9 @@ class ARClient:
         self._stats_lock = threading.Lock()
         self.stats = ClientStats()
         self.account: LoginResult | None = None
+        if transport is None and not _proxy_configured():
+            transport = ThreadLocalTransport()
+        self._urls: dict[str, httpx.URL] = {}
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -316,15 +327,19 @@ class ARClient:
         token: str | None = None,
     ) -> dict[str, Any]:
         last = "no attempt"
+        url = self._url(path)
+        content = None if json is None else orjson.dumps(json)
         for attempt in range(self.max_retries + 1):
-            headers = {"Authorization": f"Bearer {token}"} if auth and token else None
+            headers = {"Authorization": f"Bearer {token}"} if auth and token else {}
+            if content is not None:
+                headers["Content-Type"] = "application/json"
             try:
                 with self._stats_lock:
                     self.stats.requests += 1
                     self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
                 try:
                     response = self._http.request(
-                        method, path, params=params, json=json, headers=headers
+                        method, url, params=params, content=content, headers=headers
                     )
                 except httpx.TimeoutException as exc:
                     raise _Transient(f"timed out ({type(exc).__name__})") from None
@@ -348,6 +363,16 @@ class ARClient:
             f"after {self.max_retries + 1} attempts (last: {last})",
             hint="AR may be down or overloaded; try again later",
         )
+
+    def _url(self, path: str) -> httpx.URL:
+        """The absolute URL of ``path``, parsed once (httpx would parse and merge it every time)."""
+        url = self._urls.get(path)
+        if url is None:
+            # As httpx merges a relative URL into the base URL (whose path ends with "/").
+            base = self._http.base_url
+            url = base.copy_with(raw_path=base.raw_path + path.lstrip("/").encode("ascii"))
+            self._urls[path] = url
+        return url
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

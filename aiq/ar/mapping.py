@@ -12,12 +12,15 @@ the clinic-local date.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
 
 from aiq.errors import RecordInvalid
 
@@ -106,8 +109,31 @@ class FieldWatch:
 # --- scalar conversions -------------------------------------------------------------------------
 
 
-def cents(value: Any) -> int:
-    """A decimal money string ("450.00") as integer cents. Never goes through a float."""
+class _Memo(dict[Any, Any]):
+    """A bounded memo of a pure conversion, looked up with ``memo[value]`` (in C when it hits).
+
+    A sync converts the same few strings over and over (``"0.00"``, catalogue prices, a status, a
+    day); one dict lookup replaces the parsing. Only strings (and None) are kept as keys, and the
+    memo empties itself when full, so memory stays bounded whatever the data.
+    """
+
+    __slots__ = ("convert", "limit")
+
+    def __init__(self, convert: Callable[[Any], Any], limit: int) -> None:
+        super().__init__()
+        self.convert = convert
+        self.limit = limit
+
+    def __missing__(self, key: Any) -> Any:
+        value = self.convert(key)
+        if type(key) is str or key is None:
+            if len(self) >= self.limit:
+                self.clear()
+            self[key] = value
+        return value
+
+
+def _parse_cents(value: Any) -> int:
     if value is None or value == "":
         return 0
     if isinstance(value, int):
@@ -126,14 +152,30 @@ def cents(value: Any) -> int:
     return int((d * 100).to_integral_value())
 
 
-def milli(value: Any) -> int:
-    """A decimal quantity ("1.00", "0.5") as integer thousandths."""
+def _parse_milli(value: Any) -> int:
     if value is None or value == "":
         return 1000
     try:
         return int((Decimal(str(value)) * 1000).to_integral_value())
     except InvalidOperation:
         raise ValueError(f"not a quantity: {str(value)[:20]!r}") from None
+
+
+_CENTS = _Memo(_parse_cents, 8192)
+_MILLI = _Memo(_parse_milli, 1024)
+# Short texts (statuses, kinds, methods, catalogue names): one shared object per distinct value.
+_TEXT = _Memo(str, 4096)
+_DATES = _Memo(date.fromisoformat, 8192)
+
+
+def cents(value: Any) -> int:
+    """A decimal money string ("450.00") as integer cents. Never goes through a float."""
+    return int(_CENTS[value])
+
+
+def milli(value: Any) -> int:
+    """A decimal quantity ("1.00", "0.5") as integer thousandths."""
+    return int(_MILLI[value])
 
 
 def percent_bp(value: Any) -> int | None:
@@ -152,42 +194,69 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from None
 
 
-_OFFSETS: dict[tuple[ZoneInfo, str], timedelta] = {}
+def _day_offset(tz: ZoneInfo) -> Callable[[str], timedelta | None]:
+    def offset(day: str) -> timedelta | None:
+        d = _DATES[day]
+        start = datetime(d.year, d.month, d.day, tzinfo=tz).utcoffset()
+        end = datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=tz).utcoffset()
+        # A day on which the offset changes (a DST shift) is converted timestamp by timestamp.
+        return start if start == end else None
+
+    return offset
+
+
+# Per zone: a clinic-local day ("YYYY-MM-DD") -> its UTC offset, or None when the offset changes
+# that day. One lookup per zone and day serves every timestamp in it (a sync converts millions).
+_DAY_OFFSETS: dict[ZoneInfo, _Memo] = {}
+
+
+def _offsets_of(tz: ZoneInfo) -> _Memo:
+    memo = _DAY_OFFSETS.get(tz)
+    if memo is None:
+        memo = _DAY_OFFSETS.setdefault(tz, _Memo(_day_offset(tz), 20_000))
+    return memo
 
 
 def local_to_utc(value: str | None, tz: ZoneInfo) -> datetime | None:
-    """An AR local timestamp ("YYYY-MM-DD HH:MM:SS", no offset) as naive UTC."""
+    """An AR local timestamp ("YYYY-MM-DD HH:MM:SS", no offset) as naive UTC.
+
+    Same result as ``astimezone`` with fold=0.
+    """
     if not value:
         return None
-    local = datetime.fromisoformat(value)
+    if len(value) == 19:  # the usual form, with no offset and no fraction
+        offset = _offsets_of(tz)[value[:10]]
+        if offset is not None:
+            return _fromisoformat(value) - offset
+    local = _fromisoformat(value)
     if local.tzinfo is not None:  # tolerate an offset if AR ever sends one
         return local.astimezone(UTC).replace(tzinfo=None)
-    # One offset lookup per zone and local hour serves every timestamp in it (a sync converts
-    # millions); an hour in which the offset changes (a half-hour DST shift) is not cached.
-    # Same result as astimezone with fold=0.
-    key = (tz, value[:13])
-    offset = _OFFSETS.get(key)
-    if offset is None:
-        offset = local.replace(tzinfo=tz).utcoffset()
-        assert offset is not None
-        hour = local.replace(minute=0, second=0, microsecond=0)
-        start = hour.replace(tzinfo=tz).utcoffset()
-        end = (hour + timedelta(minutes=59, seconds=59)).replace(tzinfo=tz).utcoffset()
-        if start == end:
-            if len(_OFFSETS) > 500_000:
-                _OFFSETS.clear()
-            _OFFSETS[key] = offset
+    offset = local.replace(tzinfo=tz).utcoffset()
+    assert offset is not None
     return local - offset
+
+
+_fromisoformat = datetime.fromisoformat
 
 
 def local_date(value: str) -> date:
     """The calendar date of an AR local timestamp."""
-    return date.fromisoformat(value[:10])
+    return _DATES[value[:10]]
 
 
 def row_hash(*parts: Any) -> int:
     """A 63-bit digest of a record's kept content; equal content gives an equal hash."""
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def content_hash(*parts: Any) -> int:
+    """A 63-bit digest of mapped rows (tuples of plain values); equal rows give an equal hash.
+
+    The rows are what is stored, so a change upstream that changes nothing aiq keeps does not
+    count as a change. orjson serialises them in one C call (dates and times as ISO text).
+    """
+    digest = hashlib.blake2b(orjson.dumps(parts), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
 
 
@@ -295,47 +364,135 @@ def map_product(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
 
 # --- windowed streams ---------------------------------------------------------------------------
 
-
-# The source fields whose values make a windowed record's row (and so its hash).
-_APPOINTMENT_KEEP = tuple(sorted(KNOWN_FIELDS["appointments"] - {"services", "patient", "notes"}))
-_INVOICE_KEEP = tuple(
-    sorted(KNOWN_FIELDS["invoices"] - {"items", "payments", "refunds", "patient", "notes"})
-)
-_ITEM_KEEP = (
+# Appointments and invoices are many: they map straight into tuples in their tables' column order
+# (what the bulk writers take), not dicts. The names below are those columns, in that order.
+APPOINTMENT_COLUMNS = (
+    "org_id",
     "id",
+    "clinic_id",
+    "provider_id",
+    "kind",
+    "status",
+    "start_at",
+    "end_at",
+    "local_date",
+    "duration_minutes",
+    "booked_at",
+    "canceled_at",
+    "cancel_lead_minutes",
+    "booked_via",
+    "is_new_patient",
+    "updated_at",
+    "row_hash",
+)
+APPOINTMENT_SERVICE_COLUMNS = (
+    "org_id",
+    "appointment_id",
+    "position",
+    "service_id",
+    "duration_minutes",
+)
+INVOICE_COLUMNS = (
+    "org_id",
+    "id",
+    "invoice_number",
+    "clinic_id",
+    "status",
+    "invoice_type",
+    "appointment_id",
+    "employee_id",
+    "created_at",
+    "local_date",
+    "paid_at",
+    "voided_at",
+    "subtotal_cents",
+    "discount_cents",
+    "tax_cents",
+    "tip_cents",
+    "processing_fee_cents",
+    "total_cents",
+    "updated_at",
+    "row_hash",
+)
+INVOICE_ITEM_COLUMNS = (
+    "org_id",
+    "id",
+    "invoice_id",
     "item_type",
     "service_id",
     "product_id",
     "name",
     "category_id",
-    "quantity",
-    "unit_price",
-    "discount",
-    "tax",
-    "total",
+    "quantity_milli",
+    "unit_price_cents",
+    "value_cents",
+    "discount_cents",
+    "tax_cents",
+    "total_cents",
     "employee_id",
-    "wallet_debit",
+    "wallet_debit_cents",
 )
-_PAYMENT_KEEP = ("id", "method", "amount", "paid_at")
-_REFUND_KEEP = ("id", "amount", "refunded_at", "destination")
+PAYMENT_COLUMNS = ("org_id", "id", "invoice_id", "method", "amount_cents", "paid_at", "local_date")
+REFUND_COLUMNS = (
+    "org_id",
+    "id",
+    "invoice_id",
+    "amount_cents",
+    "refunded_at",
+    "local_date",
+    "destination",
+)
+
+# Positions the writer reads: every row's id (a service link's appointment id) is at 1; each
+# table's local date and the row hash where they are.
+ID = 1
+APPOINTMENT_LOCAL_DATE = APPOINTMENT_COLUMNS.index("local_date")
+INVOICE_LOCAL_DATE = INVOICE_COLUMNS.index("local_date")
+PAYMENT_LOCAL_DATE = PAYMENT_COLUMNS.index("local_date")
+REFUND_LOCAL_DATE = REFUND_COLUMNS.index("local_date")
+ROW_HASH = -1
+
+Row = tuple[Any, ...]
+_MINUTE = timedelta(minutes=1)
 
 
-@dataclass
+def as_dict(columns: tuple[str, ...], row: Row) -> dict[str, Any]:
+    """A mapped row as a dict of column to value (for tests and tools; the sync keeps tuples)."""
+    return dict(zip(columns, row, strict=True))
+
+
 class MappedAppointment:
-    """An appointment row and its service links."""
+    """An appointment row and its service links, as tuples in column order."""
 
-    row: dict[str, Any]
-    services: list[dict[str, Any]]
+    __slots__ = ("row", "services")
+
+    def __init__(self, row: Row, services: list[Row]) -> None:
+        self.row = row
+        self.services = services
+
+    def __repr__(self) -> str:
+        return f"MappedAppointment({self.row!r}, {self.services!r})"
 
 
-@dataclass
 class MappedInvoice:
-    """An invoice row with its items, payments and refunds."""
+    """An invoice row with its items, payments and refunds, as tuples in column order."""
 
-    row: dict[str, Any]
-    items: list[dict[str, Any]]
-    payments: list[dict[str, Any]]
-    refunds: list[dict[str, Any]]
+    __slots__ = ("items", "payments", "refunds", "row")
+
+    def __init__(
+        self, row: Row, items: list[Row], payments: list[Row], refunds: Sequence[Row]
+    ) -> None:
+        self.row = row
+        self.items = items
+        self.payments = payments
+        self.refunds = refunds
+
+    def __repr__(self) -> str:
+        return f"MappedInvoice({self.row!r}, {self.items!r}, {self.payments!r}, {self.refunds!r})"
+
+
+def _missing(stream: str, record: dict[str, Any], name: str) -> RecordInvalid:
+    return RecordInvalid(stream, record.get("id", "?"), name)
 
 
 def map_appointment(
@@ -343,145 +500,191 @@ def map_appointment(
 ) -> MappedAppointment:
     """An appointment row; the patient object and notes are not read."""
     s = "appointments"
-    rid = int(_req(s, r, "id"))
-    clinic_id = int(_req(s, r, "clinic_id"))
+    get = r.get
+    rid = get("id")
+    if rid is None or rid == "":
+        raise _missing(s, r, "id")
+    rid = int(rid)
+    clinic_id = get("clinic_id")
+    if clinic_id is None or clinic_id == "":
+        raise _missing(s, r, "clinic_id")
+    clinic_id = int(clinic_id)
     tz = zones.get(clinic_id)
     if tz is None:
         raise RecordInvalid(s, rid, "clinic_id (unknown clinic)")
-    start_local = str(_req(s, r, "start"))
-    end_local = str(_req(s, r, "end"))
+    start_local = get("start")
+    if start_local is None or start_local == "":
+        raise _missing(s, r, "start")
+    end_local = get("end")
+    if end_local is None or end_local == "":
+        raise _missing(s, r, "end")
+    status = get("status")
+    if status is None or status == "":
+        raise _missing(s, r, "status")
+    start_local, end_local = str(start_local), str(end_local)
     start_at = local_to_utc(start_local, tz)
     end_at = local_to_utc(end_local, tz)
     assert start_at is not None and end_at is not None
-    canceled_at = local_to_utc(r.get("canceled_at"), tz)
-    row = {
-        "org_id": org_id,
-        "id": rid,
-        "clinic_id": clinic_id,
-        "provider_id": _opt_int(r.get("provider_id")),
-        "kind": str(r.get("kind") or "in_person"),
-        "status": str(_req(s, r, "status")),
-        "start_at": start_at,
-        "end_at": end_at,
-        "local_date": local_date(start_local),
-        "duration_minutes": int((end_at - start_at) / timedelta(minutes=1)),
-        "booked_at": local_to_utc(r.get("booked_at"), tz),
-        "canceled_at": canceled_at,
-        "cancel_lead_minutes": None
-        if canceled_at is None
-        else int((start_at - canceled_at) / timedelta(minutes=1)),
-        "booked_via": r.get("booked_via"),
-        "is_new_patient": bool(r.get("is_new_patient", False)),
-        "updated_at": local_to_utc(r.get("updated_at"), tz),
-    }
+    canceled_at = local_to_utc(get("canceled_at"), tz)
+    provider_id = get("provider_id")
+    booked_via = get("booked_via")
     services = [
-        {
-            "org_id": org_id,
-            "appointment_id": rid,
-            "position": i,
-            "service_id": _opt_int(sv.get("id")),
-            "duration_minutes": _opt_int(sv.get("duration_minutes")),
-        }
-        for i, sv in enumerate(r.get("services") or [])
+        (
+            org_id,
+            rid,
+            i,
+            _opt_int(sv.get("id")),
+            _opt_int(sv.get("duration_minutes")),
+        )
+        for i, sv in enumerate(get("services") or ())
     ]
-    row["row_hash"] = row_hash(
-        str(tz),
-        *map(r.get, _APPOINTMENT_KEEP),
-        *((sv.get("id"), sv.get("duration_minutes")) for sv in r.get("services") or ()),
+    row = (
+        org_id,
+        rid,
+        clinic_id,
+        provider_id if type(provider_id) is int else _opt_int(provider_id),
+        _TEXT[get("kind") or "in_person"],
+        _TEXT[status],
+        start_at,
+        end_at,
+        _DATES[start_local[:10]],
+        int((end_at - start_at) / _MINUTE),
+        local_to_utc(get("booked_at"), tz),
+        canceled_at,
+        None if canceled_at is None else int((start_at - canceled_at) / _MINUTE),
+        None if booked_via is None else _TEXT[booked_via],
+        bool(get("is_new_patient", False)),
+        local_to_utc(get("updated_at"), tz),
     )
-    return MappedAppointment(row, services)
+    return MappedAppointment((*row, content_hash(row, services)), services)
 
 
 def map_invoice(org_id: int, r: dict[str, Any], zones: dict[int, ZoneInfo]) -> MappedInvoice:
     """An invoice row with its children; the patient object and notes are not read."""
     s = "invoices"
-    rid = int(_req(s, r, "id"))
-    clinic_id = int(_req(s, r, "clinic_id"))
+    get = r.get
+    rid = get("id")
+    if rid is None or rid == "":
+        raise _missing(s, r, "id")
+    rid = int(rid)
+    clinic_id = get("clinic_id")
+    if clinic_id is None or clinic_id == "":
+        raise _missing(s, r, "clinic_id")
+    clinic_id = int(clinic_id)
     tz = zones.get(clinic_id)
     if tz is None:
         raise RecordInvalid(s, rid, "clinic_id (unknown clinic)")
-    created_local = str(_req(s, r, "created_at"))
-    row = {
-        "org_id": org_id,
-        "id": rid,
-        "invoice_number": None if r.get("invoice_number") is None else str(r["invoice_number"]),
-        "clinic_id": clinic_id,
-        "status": str(_req(s, r, "status")),
-        "invoice_type": str(r.get("invoice_type") or "procedure"),
-        "appointment_id": _opt_int(r.get("appointment_id")),
-        "employee_id": _opt_int(r.get("employee_id")),
-        "created_at": local_to_utc(created_local, tz),
-        "local_date": local_date(created_local),
-        "paid_at": local_to_utc(r.get("paid_at"), tz),
-        "voided_at": local_to_utc(r.get("voided_at"), tz),
-        "subtotal_cents": cents(_req(s, r, "subtotal")),
-        "discount_cents": cents(r.get("discount")),
-        "tax_cents": cents(r.get("tax")),
-        "tip_cents": cents(r.get("tip")),
-        "processing_fee_cents": cents(r.get("processing_fee")),
-        "total_cents": cents(_req(s, r, "total")),
-        "updated_at": local_to_utc(r.get("updated_at"), tz),
-    }
+    status = get("status")
+    if status is None or status == "":
+        raise _missing(s, r, "status")
+    created_local = get("created_at")
+    if created_local is None or created_local == "":
+        raise _missing(s, r, "created_at")
+    subtotal = get("subtotal")
+    if subtotal is None or subtotal == "":
+        raise _missing(s, r, "subtotal")
+    total = get("total")
+    if total is None or total == "":
+        raise _missing(s, r, "total")
+    created_local = str(created_local)
+    day = _DATES[created_local[:10]]
+    number = get("invoice_number")
+    appointment_id = get("appointment_id")
+    employee_id = get("employee_id")
+    money = _CENTS
+    row = (
+        org_id,
+        rid,
+        None if number is None else str(number),
+        clinic_id,
+        _TEXT[status],
+        _TEXT[get("invoice_type") or "procedure"],
+        appointment_id if type(appointment_id) is int else _opt_int(appointment_id),
+        employee_id if type(employee_id) is int else _opt_int(employee_id),
+        local_to_utc(created_local, tz),
+        day,
+        local_to_utc(get("paid_at"), tz),
+        local_to_utc(get("voided_at"), tz),
+        money[subtotal],
+        money[get("discount")],
+        money[get("tax")],
+        money[get("tip")],
+        money[get("processing_fee")],
+        money[total],
+        local_to_utc(get("updated_at"), tz),
+    )
     items = []
-    for it in r.get("items") or []:
-        qty = milli(it.get("quantity"))
-        unit = cents(it.get("unit_price"))
+    for it in get("items") or ():
+        iget = it.get
+        item_id = iget("id")
+        if item_id is None or item_id == "":
+            raise _missing(s, it, "id")
+        item_type = iget("item_type")
+        if item_type is None or item_type == "":
+            raise _missing(s, it, "item_type")
+        qty = _MILLI[iget("quantity")]
+        unit = money[iget("unit_price")]
+        name = iget("name")
+        service_id, product_id = iget("service_id"), iget("product_id")
+        category_id, item_employee = iget("category_id"), iget("employee_id")
         items.append(
-            {
-                "org_id": org_id,
-                "id": int(_req(s, it, "id")),
-                "invoice_id": rid,
-                "item_type": str(_req(s, it, "item_type")),
-                "service_id": _opt_int(it.get("service_id")),
-                "product_id": _opt_int(it.get("product_id")),
-                "name": None if it.get("name") is None else str(it["name"]),
-                "category_id": _opt_int(it.get("category_id")),
-                "quantity_milli": qty,
-                "unit_price_cents": unit,
+            (
+                org_id,
+                int(item_id),
+                rid,
+                _TEXT[item_type],
+                service_id if type(service_id) is int else _opt_int(service_id),
+                product_id if type(product_id) is int else _opt_int(product_id),
+                None if name is None else _TEXT[name],
+                category_id if type(category_id) is int else _opt_int(category_id),
+                qty,
+                unit,
                 # Item value is unit price times quantity, before discounts (AR's "subtotal").
-                "value_cents": (unit * qty + 500) // 1000,
-                "discount_cents": cents(it.get("discount")),
-                "tax_cents": cents(it.get("tax")),
-                "total_cents": cents(it.get("total")),
-                "employee_id": _opt_int(it.get("employee_id")),
-                "wallet_debit_cents": cents(it.get("wallet_debit")),
-            }
+                (unit * qty + 500) // 1000,
+                money[iget("discount")],
+                money[iget("tax")],
+                money[iget("total")],
+                item_employee if type(item_employee) is int else _opt_int(item_employee),
+                money[iget("wallet_debit")],
+            )
         )
     payments = []
-    for p in r.get("payments") or []:
+    for p in get("payments") or ():
+        pay_id = p.get("id")
+        if pay_id is None or pay_id == "":
+            raise _missing(s, p, "id")
         paid = p.get("paid_at")
         payments.append(
-            {
-                "org_id": org_id,
-                "id": int(_req(s, p, "id")),
-                "invoice_id": rid,
-                "method": str(p.get("method") or "other"),
-                "amount_cents": cents(p.get("amount")),
-                "paid_at": local_to_utc(paid, tz),
-                "local_date": local_date(paid) if paid else row["local_date"],
-            }
+            (
+                org_id,
+                int(pay_id),
+                rid,
+                _TEXT[p.get("method") or "other"],
+                money[p.get("amount")],
+                local_to_utc(paid, tz),
+                _DATES[paid[:10]] if paid else day,
+            )
         )
-    refunds = []
-    for f in r.get("refunds") or []:
-        when = f.get("refunded_at")
-        refunds.append(
-            {
-                "org_id": org_id,
-                "id": int(_req(s, f, "id")),
-                "invoice_id": rid,
-                "amount_cents": cents(f.get("amount")),
-                "refunded_at": local_to_utc(when, tz),
-                "local_date": local_date(when) if when else row["local_date"],
-                "destination": f.get("destination"),
-            }
-        )
-    # Hashing the kept source values (not the converted row) is cheaper and just as exact: the
-    # row is a function of them and of the clinic's time zone.
-    row["row_hash"] = row_hash(
-        str(tz),
-        *map(r.get, _INVOICE_KEEP),
-        *(tuple(map(it.get, _ITEM_KEEP)) for it in r.get("items") or ()),
-        *(tuple(map(p.get, _PAYMENT_KEEP)) for p in r.get("payments") or ()),
-        *(tuple(map(f.get, _REFUND_KEEP)) for f in r.get("refunds") or ()),
-    )
-    return MappedInvoice(row, items, payments, refunds)
+    refunds: list[Row] | tuple[()] = ()
+    raw_refunds = get("refunds")
+    if raw_refunds:
+        refunds = []
+        for f in raw_refunds:
+            refund_id = f.get("id")
+            if refund_id is None or refund_id == "":
+                raise _missing(s, f, "id")
+            when = f.get("refunded_at")
+            destination = f.get("destination")
+            refunds.append(
+                (
+                    org_id,
+                    int(refund_id),
+                    rid,
+                    money[f.get("amount")],
+                    local_to_utc(when, tz),
+                    _DATES[when[:10]] if when else day,
+                    None if destination is None else _TEXT[destination],
+                )
+            )
+    h = content_hash(row, items, payments, refunds)
+    return MappedInvoice((*row, h), items, payments, refunds)

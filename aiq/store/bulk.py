@@ -1,11 +1,17 @@
 """Bulk writes, per dialect: the fast paths are the normal paths.
 
 SQLite: one ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE`` per table and batch, inside the
-caller's transaction. Postgres: ``COPY`` into a temporary table and one ``INSERT ... SELECT ... ON
-CONFLICT DO UPDATE`` merge per table and batch. Both skip rows whose ``row_hash`` did not change.
+caller's transaction. Postgres: ``COPY`` into a temporary table and one
+``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` merge per table and batch. Both skip rows whose
+``row_hash`` did not change.
 
-Values are adapted here once (dates to ISO text on SQLite, JSON to text) so the drivers do no
-per-row type work beyond their own.
+Rows come as dicts (``upsert``, ``insert``: the small tables) or as tuples in a given column order
+(``upsert_rows``, ``insert_rows``: the sync's many rows, built that way by the mapping so nothing is
+converted per row here). Tuples of plain values go to Postgres in COPY's binary format, which
+psycopg writes in C with no text formatting on either side.
+
+Values are adapted once (dates to ISO text on SQLite, JSON to text) so the drivers do no per-row
+type work beyond their own.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from operator import itemgetter
+from datetime import date, datetime, timedelta
+from operator import itemgetter, methodcaller
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, select
@@ -26,16 +32,20 @@ def _pk(table: Table) -> list[str]:
     return [c.name for c in table.primary_key.columns]
 
 
-def _sqlite_datetime(value: datetime) -> str:
-    # The same text SQLAlchemy writes for a SQLite DateTime, so its reads round-trip and text
-    # comparisons order correctly.
-    return value.isoformat(" ", "microseconds")
+# The same text SQLAlchemy writes for a SQLite DateTime, so its reads round-trip and text
+# comparisons order correctly. A C callable: sqlite3 calls it once per value, with no Python frame.
+_sqlite_datetime = methodcaller("isoformat", " ", "microseconds")
 
 
 # aiq's bulk paths hand date and datetime objects straight to sqlite3; these adapters give them the
 # text forms SQLAlchemy uses (SQLAlchemy itself converts before the driver, so it is unaffected).
 sqlite3.register_adapter(datetime, _sqlite_datetime)
 sqlite3.register_adapter(date, date.isoformat)
+
+# Postgres types whose binary COPY form psycopg writes from the plain Python values aiq's rows
+# hold (bool, int2, int4, int8, text, varchar, date, timestamp). A table with any other column
+# type (JSON) is copied as text.
+_BINARY_COPY_OIDS = frozenset({16, 21, 23, 20, 25, 1043, 1082, 1114})
 
 
 def _sqlite_rows(rows: Sequence[dict[str, Any]], cols: list[str]) -> list[tuple[Any, ...]]:
@@ -74,37 +84,94 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> No
     if not rows:
         return
     cols = list(rows[0].keys())
+    if conn.dialect.name == "sqlite":
+        _sqlite_upsert(conn, table, cols, _sqlite_rows(rows, cols))
+        return
+    _pg_upsert(conn, table, cols, ([_pg_value(r[c]) for c in cols] for r in rows), binary=False)
+
+
+def upsert_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """``upsert`` for rows given as tuples of plain values in ``columns`` order (no JSON)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        _sqlite_upsert(conn, table, columns, rows)
+        return
+    _pg_upsert(conn, table, columns, rows, binary=True)
+
+
+def _sqlite_upsert(
+    conn: Connection, table: Table, cols: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
     pk = _pk(table)
     updates = [c for c in cols if c not in pk]
-    has_hash = "row_hash" in cols
-    if conn.dialect.name == "sqlite":
-        placeholders = ", ".join("?" for _ in cols)
-        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({placeholders})"
-        if updates:
-            sets = ", ".join(f"{c} = excluded.{c}" for c in updates)
-            sql += f" ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {sets}"
-            if has_hash:
-                sql += f" WHERE {table.name}.row_hash IS NOT excluded.row_hash"
-        else:
-            sql += " ON CONFLICT DO NOTHING"
-        _driver(conn).executemany(sql, _sqlite_rows(rows, cols))
-        return
+    if updates:
+        sets = ", ".join(f"{c} = excluded.{c}" for c in updates)
+        tail = f" ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {sets}"
+        if "row_hash" in cols:
+            tail += f" WHERE {table.name}.row_hash IS NOT excluded.row_hash"
+    else:
+        tail = " ON CONFLICT DO NOTHING"
+    placeholders = ", ".join("?" for _ in cols)
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({placeholders}){tail}"
+    _driver(conn).executemany(sql, rows)
+
+
+def _copy_into_temp(
+    cur: Any, table: Table, cols: Sequence[str], rows: Iterable[Sequence[Any]], *, binary: bool
+) -> str:
+    """COPY ``rows`` into the session's temporary twin of ``table`` (emptied first); its name."""
     tmp = f"_aiq_tmp_{table.name}"
-    raw = _driver(conn)
-    with raw.cursor() as cur:
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table.name} INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
+    cur.execute(f"TRUNCATE {tmp}")
+    _copy(cur, tmp, cols, rows, binary=binary)
+    return tmp
+
+
+def _copy(
+    cur: Any, name: str, cols: Sequence[str], rows: Iterable[Sequence[Any]], *, binary: bool
+) -> None:
+    oids: list[int] = []
+    if binary:
         cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table.name} INCLUDING DEFAULTS) "
-            "ON COMMIT DELETE ROWS"
+            "SELECT a.attname, a.atttypid::int FROM pg_attribute a "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+            (name,),
         )
-        cur.execute(f"TRUNCATE {tmp}")
-        with cur.copy(f"COPY {tmp} ({', '.join(cols)}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row([_pg_value(r[c]) for c in cols])
+        types = dict(cur.fetchall())
+        oids = [types[c] for c in cols]
+        binary = all(oid in _BINARY_COPY_OIDS for oid in oids)
+    fmt = " (FORMAT BINARY)" if binary else ""
+    with cur.copy(f"COPY {name} ({', '.join(cols)}) FROM STDIN{fmt}") as copy:
+        if binary:
+            copy.set_types(oids)
+        write = copy.write_row
+        for r in rows:
+            write(r)
+
+
+def _pg_upsert(
+    conn: Connection,
+    table: Table,
+    cols: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    binary: bool,
+) -> None:
+    pk = _pk(table)
+    updates = [c for c in cols if c not in pk]
+    with _driver(conn).cursor() as cur:
+        tmp = _copy_into_temp(cur, table, cols, rows, binary=binary)
         sql = f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM {tmp}"
         if updates:
             sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
             sql += f" ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {sets}"
-            if has_hash:
+            if "row_hash" in cols:
                 sql += f" WHERE {table.name}.row_hash IS DISTINCT FROM EXCLUDED.row_hash"
         else:
             sql += " ON CONFLICT DO NOTHING"
@@ -116,32 +183,50 @@ def insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> No
     if not rows:
         return
     cols = list(rows[0].keys())
-    raw = _driver(conn)
     if conn.dialect.name == "sqlite":
-        sql = (
-            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-        )
-        raw.executemany(sql, _sqlite_rows(rows, cols))
+        _sqlite_insert(conn, table, cols, _sqlite_rows(rows, cols))
         return
+    _pg_insert(conn, table, cols, ([_pg_value(r[c]) for c in cols] for r in rows), binary=False)
+
+
+def insert_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """``insert`` for rows given as tuples of plain values in ``columns`` order (no JSON)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        _sqlite_insert(conn, table, columns, rows)
+        return
+    _pg_insert(conn, table, columns, rows, binary=True)
+
+
+def _sqlite_insert(
+    conn: Connection, table: Table, cols: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+    _driver(conn).executemany(sql, rows)
+
+
+def _pg_insert(
+    conn: Connection,
+    table: Table,
+    cols: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    binary: bool,
+) -> None:
+    raw = _driver(conn)
     if _row_security_applies(conn, table):
         # COPY FROM cannot go through row-level security (a staff role's sync, docs/teams.md):
         # COPY into a temporary table and insert from it, where the policies apply.
-        tmp = f"_aiq_tmp_{table.name}"
         with raw.cursor() as cur:
-            cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table.name} INCLUDING DEFAULTS) "
-                "ON COMMIT DELETE ROWS"
-            )
-            cur.execute(f"TRUNCATE {tmp}")
-            with cur.copy(f"COPY {tmp} ({', '.join(cols)}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row([_pg_value(r[c]) for c in cols])
+            tmp = _copy_into_temp(cur, table, cols, rows, binary=binary)
             names = ", ".join(cols)
             cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {tmp}")
         return
-    with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
-        for r in rows:
-            copy.write_row([_pg_value(r[c]) for c in cols])
+    with raw.cursor() as cur:
+        _copy(cur, table.name, cols, rows, binary=binary)
 
 
 def _row_security_applies(conn: Connection, table: Table) -> bool:
@@ -232,9 +317,11 @@ def dates_of_children(
 
 
 def _merge_ranges(ranges: Sequence[tuple[date, date]]) -> list[tuple[date, date]]:
+    # Overlapping and adjacent ranges (one window ending the day before the next starts) merge, so
+    # a batch of consecutive windows is one query.
     merged: list[tuple[date, date]] = []
     for lo, hi in sorted(ranges):
-        if merged and lo <= merged[-1][1]:
+        if merged and lo <= merged[-1][1] + timedelta(days=1):
             merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
         else:
             merged.append((lo, hi))

@@ -22,7 +22,10 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    true,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.selectable import Join
 
 from aiq.store.models import (
     Appointment,
@@ -41,14 +44,46 @@ _CHUNK = 500
 _ZERO: Any = literal_column("0")
 
 
+class _InvoicesFirst(Join):
+    """``left CROSS JOIN right``, the join's condition going in WHERE.
+
+    SQLite keeps the left table of a CROSS JOIN as the outer loop. Without it, SQLite with no
+    statistics (as on a first sync) carries ``org_id`` over to the items, guesses that ``org_id``
+    alone picks few of them, and reads every item of the org for each batch of days: a sync grows
+    quadratic. Postgres plans a CROSS JOIN with its condition in WHERE as any inner join.
+    """
+
+    inherit_cache = True
+
+
+@compiles(_InvoicesFirst)
+def _compile_invoices_first(element: _InvoicesFirst, compiler: Any, **kw: Any) -> str:
+    kw["asfrom"] = True
+    left = compiler.process(element.left, **kw)
+    return f"{left} CROSS JOIN {compiler.process(element.right, **kw)}"
+
+
 def _chunks(dates: Iterable[date]) -> Iterable[list[date]]:
     ordered = sorted(set(dates))
     for i in range(0, len(ordered), _CHUNK):
         yield ordered[i : i + _CHUNK]
 
 
-def rebuild_sales(conn: Connection, org_id: int, dates: Iterable[date]) -> None:
-    """Recompute ``rollup_sales_daily`` of ``org_id`` for ``dates``."""
+def rebuild_sales(
+    conn: Connection,
+    org_id: int,
+    dates: Iterable[date],
+    *,
+    payment_dates: Iterable[date] = (),
+    refund_dates: Iterable[date] = (),
+) -> None:
+    """Recompute ``rollup_sales_daily`` of ``org_id`` for ``dates``.
+
+    ``payment_dates`` and ``refund_dates`` are further dates on which only payments (or refunds)
+    may have changed: only their ``payment:*`` (or ``refund``) lines are recomputed. A sync touches
+    many days through a late refund or a payment alone; those days need one small query, not all
+    four.
+    """
     r = table_of(RollupSalesDaily)
     inv = table_of(Invoice)
     item = table_of(InvoiceItem)
@@ -93,10 +128,14 @@ def rebuild_sales(conn: Connection, org_id: int, dates: Iterable[date]) -> None:
             zero,
             func.count(func.distinct(inv.c.id)),
         )
-        .select_from(
-            inv.join(item, and_(item.c.org_id == inv.c.org_id, item.c.invoice_id == inv.c.id))
+        .select_from(_InvoicesFirst(inv, item, true()))
+        .where(
+            item.c.org_id == inv.c.org_id,
+            item.c.invoice_id == inv.c.id,
+            inv.c.org_id == org_id,
+            inv.c.local_date.in_(days),
+            counted,
         )
-        .where(inv.c.org_id == org_id, inv.c.local_date.in_(days), counted)
         .group_by(
             inv.c.org_id,
             inv.c.local_date,
@@ -186,11 +225,20 @@ def rebuild_sales(conn: Connection, org_id: int, dates: Iterable[date]) -> None:
             ref.c.org_id, ref.c.local_date, inv.c.clinic_id, func.coalesce(inv.c.employee_id, _ZERO)
         )
     )
-    delete = r.delete().where(r.c.org_id == org_id, r.c.local_date.in_(days))
-    for chunk in _chunks(dates):
+    in_days = and_(r.c.org_id == org_id, r.c.local_date.in_(days))
+    every = set(dates)
+    for chunk in _chunks(every):
         params = {"days": chunk}
-        conn.execute(delete, params)
+        conn.execute(r.delete().where(in_days), params)
         for query in (items, invoice_level, payments, refunds):
+            conn.execute(insert(r).from_select(cols, query), params)
+    for lines, query, only in (
+        (r.c.line.like("payment:%"), payments, set(payment_dates) - every),
+        (r.c.line == "refund", refunds, set(refund_dates) - every),
+    ):
+        for chunk in _chunks(only):
+            params = {"days": chunk}
+            conn.execute(r.delete().where(in_days, lines), params)
             conn.execute(insert(r).from_select(cols, query), params)
 
 

@@ -7,13 +7,31 @@ it did and the next run reads those windows again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
-from aiq.ar.mapping import MappedAppointment, MappedInvoice
+from aiq.ar.mapping import (
+    APPOINTMENT_COLUMNS,
+    APPOINTMENT_LOCAL_DATE,
+    APPOINTMENT_SERVICE_COLUMNS,
+    ID,
+    INVOICE_COLUMNS,
+    INVOICE_ITEM_COLUMNS,
+    INVOICE_LOCAL_DATE,
+    PAYMENT_COLUMNS,
+    PAYMENT_LOCAL_DATE,
+    REFUND_COLUMNS,
+    REFUND_LOCAL_DATE,
+    ROW_HASH,
+    MappedAppointment,
+    MappedInvoice,
+    Row,
+)
 from aiq.store import bulk
 from aiq.store.db import Store
 from aiq.store.models import (
@@ -69,29 +87,68 @@ def _has_rows(conn: Connection, table: Table, org_id: int) -> bool:
 
 
 class Writer:
-    """Writes batches of window results for one org."""
+    """Writes batches of window results for one org, on one connection kept for the whole run.
 
-    def __init__(self, store: Store, org_id: int, *, dry_run: bool = False) -> None:
+    Use as a context manager (or call ``close``). One connection, not one per batch: with SQLite
+    each new connection would set its pragmas again and each close would checkpoint the WAL.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        org_id: int,
+        *,
+        dry_run: bool = False,
+        quiet: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> None:
         self.store = store
         self.org_id = org_id
         self.dry_run = dry_run
-        with store.connect() as conn:
+        # Around SQLite's executemany calls: keeps other Python threads off the interpreter lock,
+        # which executemany gives up and takes back at every row (see the engine's _Gate).
+        self._quiet = quiet if quiet is not None and store.dialect == "sqlite" else nullcontext
+        self._cm = store.connect()
+        conn = self._cm.__enter__()
+        try:
             # On a first sync the tables are empty and no fetched id can exist elsewhere; skip
             # the per-id lookups that would only find nothing.
             self._had_rows = {
                 "appointments": _has_rows(conn, table_of(Appointment), org_id),
                 "invoices": _has_rows(conn, table_of(Invoice), org_id),
             }
+            if conn.in_transaction():
+                conn.rollback()
+        except BaseException:
+            self._cm.__exit__(None, None, None)
+            raise
+        self._conn: Connection | None = conn if dry_run else conn.execution_options(aiq_write=True)
+
+    def close(self) -> None:
+        """Give the connection back."""
+        if self._conn is not None:
+            self._conn = None
+            self._cm.__exit__(None, None, None)
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def write(self, stream: str, results: list[WindowResult]) -> Counts:
         """Write one batch of windows of ``stream`` in one transaction."""
+        conn = self._conn
+        assert conn is not None, "the writer is closed"
         if self.dry_run:
             # Classify only: what a real run would insert, change and remove. Nothing is written.
-            with self.store.connect() as conn:
+            try:
                 if stream == "appointments":
                     return self._appointments(conn, results)
                 return self._invoices(conn, results)
-        with self.store.begin() as conn:
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
+        with conn.begin():
             if stream == "appointments":
                 counts = self._appointments(conn, results)
             else:
@@ -115,27 +172,33 @@ class Writer:
         return counts
 
     def _classify(
-        self, conn: Connection, table: Table, stream: str, results: list[WindowResult]
+        self,
+        conn: Connection,
+        table: Table,
+        stream: str,
+        results: list[WindowResult],
     ) -> tuple[dict[int, Any], dict[int, tuple[int, date]], list[int], list[int], list[int]]:
         """Split fetched records into new, changed and unchanged, and find the vanished ones."""
         fetched: dict[int, Any] = {}
         for r in results:
             for m in r.records:
-                fetched[m.row["id"]] = m
+                fetched[m.row[ID]] = m
         ranges = [(r.window.start, r.window.end) for r in results]
         existing = bulk.hashes_in_dates(conn, table, self.org_id, ranges)
         elsewhere_ids = [i for i in fetched if i not in existing]
         if elsewhere_ids and self._had_rows[stream]:
             # Rows dated outside these windows before (a rescheduled appointment).
             existing.update(bulk.hashes_for_ids(conn, table, self.org_id, elsewhere_ids))
+        if not existing:
+            return fetched, existing, list(fetched), [], []
         new, changed = [], []
         for rid, m in fetched.items():
             old = existing.get(rid)
             if old is None:
                 new.append(rid)
-            elif old[0] != m.row["row_hash"]:
+            elif old[0] != m.row[ROW_HASH]:
                 changed.append(rid)
-        in_windows = {(r.window.start, r.window.end) for r in results}
+        in_windows = _merged(ranges)
         removed = [
             rid
             for rid, (_h, d) in existing.items()
@@ -151,25 +214,25 @@ class Writer:
         )
         touched: set[date] = set()
         for rid in new:
-            touched.add(fetched[rid].row["local_date"])
+            touched.add(fetched[rid].row[APPOINTMENT_LOCAL_DATE])
         for rid in changed:
-            touched.add(fetched[rid].row["local_date"])
+            touched.add(fetched[rid].row[APPOINTMENT_LOCAL_DATE])
             touched.add(existing[rid][1])
         for rid in removed:
             touched.add(existing[rid][1])
         if self.dry_run:
             return Counts(len(new), len(changed), len(removed))
-        write_ids = new + changed
         bulk.delete_where_in(conn, links, self.org_id, "appointment_id", changed + removed)
         bulk.delete_where_in(conn, table, self.org_id, "id", removed)
-        rows: list[dict[str, Any]] = []
-        services: list[dict[str, Any]] = []
-        for rid in write_ids:
+        rows: list[Row] = []
+        services: list[Row] = []
+        for rid in new + changed:
             m: MappedAppointment = fetched[rid]
             rows.append(m.row)
             services.extend(m.services)
-        bulk.upsert(conn, table, rows)
-        bulk.insert(conn, links, services)
+        with self._quiet():
+            bulk.upsert_rows(conn, table, APPOINTMENT_COLUMNS, rows)
+            bulk.insert_rows(conn, links, APPOINTMENT_SERVICE_COLUMNS, services)
         if touched:
             rebuild_appointments(conn, self.org_id, touched)
         return Counts(len(new), len(changed), len(removed))
@@ -179,36 +242,49 @@ class Writer:
         items, pays, refs = table_of(InvoiceItem), table_of(Payment), table_of(Refund)
         fetched, existing, new, changed, removed = self._classify(conn, table, "invoices", results)
         gone = changed + removed
-        touched: set[date] = set()
-        for rid in new + changed:
-            m: MappedInvoice = fetched[rid]
-            touched.add(m.row["local_date"])
-            touched.update(p["local_date"] for p in m.payments)
-            touched.update(f["local_date"] for f in m.refunds)
-        for rid in gone:
-            touched.add(existing[rid][1])
         if self.dry_run:
             return Counts(len(new), len(changed), len(removed))
-        if gone:
-            touched |= bulk.dates_of_children(conn, pays, self.org_id, gone)
-            touched |= bulk.dates_of_children(conn, refs, self.org_id, gone)
-            for child in (items, pays, refs):
-                bulk.delete_where_in(conn, child, self.org_id, "invoice_id", gone)
-        bulk.delete_where_in(conn, table, self.org_id, "id", removed)
-        write_ids = new + changed
-        rows, item_rows, pay_rows, ref_rows = [], [], [], []
-        for rid in write_ids:
-            m = fetched[rid]
+        rows: list[Row] = []
+        item_rows: list[Row] = []
+        pay_rows: list[Row] = []
+        ref_rows: list[Row] = []
+        for rid in new + changed:
+            m: MappedInvoice = fetched[rid]
             rows.append(m.row)
             item_rows.extend(m.items)
             pay_rows.extend(m.payments)
             ref_rows.extend(m.refunds)
-        bulk.upsert(conn, table, rows)
-        # Children are replaced whole with their invoice; AR ids can in principle be reused
-        # across invoices after a rewrite, so an upsert (not an insert) keeps that safe.
-        bulk.upsert(conn, items, item_rows)
-        bulk.upsert(conn, pays, pay_rows)
-        bulk.upsert(conn, refs, ref_rows)
-        if touched:
-            rebuild_sales(conn, self.org_id, touched)
+        # The days whose sales figures change: an invoice's own day (items and invoice-level
+        # lines), and the days of its payments and refunds (only those lines), old and new.
+        sale_days = {r[INVOICE_LOCAL_DATE] for r in rows}
+        sale_days.update(existing[rid][1] for rid in gone)
+        pay_days = {p[PAYMENT_LOCAL_DATE] for p in pay_rows}
+        refund_days = {f[REFUND_LOCAL_DATE] for f in ref_rows}
+        if gone:
+            pay_days |= bulk.dates_of_children(conn, pays, self.org_id, gone)
+            refund_days |= bulk.dates_of_children(conn, refs, self.org_id, gone)
+            for child in (items, pays, refs):
+                bulk.delete_where_in(conn, child, self.org_id, "invoice_id", gone)
+        bulk.delete_where_in(conn, table, self.org_id, "id", removed)
+        with self._quiet():
+            bulk.upsert_rows(conn, table, INVOICE_COLUMNS, rows)
+            # Children are replaced whole with their invoice; AR ids can in principle be reused
+            # across invoices after a rewrite, so an upsert (not an insert) keeps that safe.
+            bulk.upsert_rows(conn, items, INVOICE_ITEM_COLUMNS, item_rows)
+            bulk.upsert_rows(conn, pays, PAYMENT_COLUMNS, pay_rows)
+            bulk.upsert_rows(conn, refs, REFUND_COLUMNS, ref_rows)
+        if sale_days or pay_days or refund_days:
+            rebuild_sales(
+                conn, self.org_id, sale_days, payment_dates=pay_days, refund_dates=refund_days
+            )
         return Counts(len(new), len(changed), len(removed))
+
+
+def _merged(ranges: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    out: list[tuple[date, date]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return out

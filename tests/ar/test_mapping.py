@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -87,19 +88,28 @@ def test_money_and_quantities_are_exact() -> None:
         mapping.cents("12,00")
 
 
+def invoice_dicts(m: mapping.MappedInvoice) -> tuple[dict[str, Any], ...]:
+    """The invoice row, its first item, payment and refund, as dicts."""
+    return (
+        mapping.as_dict(mapping.INVOICE_COLUMNS, m.row),
+        mapping.as_dict(mapping.INVOICE_ITEM_COLUMNS, m.items[0]),
+        mapping.as_dict(mapping.PAYMENT_COLUMNS, m.payments[0]),
+        mapping.as_dict(mapping.REFUND_COLUMNS, m.refunds[0]),
+    )
+
+
 def test_invoice_near_midnight_west_of_utc() -> None:
-    m = mapping.map_invoice(1, invoice(), {1: LA})
+    row, item, payment, refund = invoice_dicts(mapping.map_invoice(1, invoice(), {1: LA}))
     # 23:30 on Oct 31 in Los Angeles (PDT, UTC-7) is 06:30 UTC on Nov 1, but it belongs to Oct 31.
-    assert m.row["created_at"] == datetime(2026, 11, 1, 6, 30)
-    assert m.row["local_date"] == date(2026, 10, 31)
+    assert row["created_at"] == datetime(2026, 11, 1, 6, 30)
+    assert row["local_date"] == date(2026, 10, 31)
     # The payment at 00:10 local on Nov 1 belongs to Nov 1; the refund to its own date (PST).
-    assert m.payments[0]["local_date"] == date(2026, 11, 1)
-    assert m.refunds[0]["refunded_at"] == datetime(2026, 12, 2, 18, 0)
-    assert m.refunds[0]["local_date"] == date(2026, 12, 2)
-    item = m.items[0]
+    assert payment["local_date"] == date(2026, 11, 1)
+    assert refund["refunded_at"] == datetime(2026, 12, 2, 18, 0)
+    assert refund["local_date"] == date(2026, 12, 2)
     assert item["value_cents"] == 45000  # 300.00 x 1.5, before discount
     assert (item["quantity_milli"], item["discount_cents"]) == (1500, 4500)
-    assert m.row["processing_fee_cents"] == 1466
+    assert row["processing_fee_cents"] == 1466
 
 
 def test_patient_and_notes_never_pass() -> None:
@@ -107,7 +117,7 @@ def test_patient_and_notes_never_pass() -> None:
     everything = repr((m.row, m.items, m.payments, m.refunds))
     for value in [*map(str, PATIENT.values()), "PHI-NOTE", "lidocaine"]:
         assert value not in everything
-    assert "patient" not in m.row and "notes" not in m.row
+    assert len(m.row) == len(mapping.INVOICE_COLUMNS)  # the allow-listed columns, nothing more
     appt = {
         "id": 5,
         "clinic_id": 1,
@@ -127,7 +137,8 @@ def test_patient_and_notes_never_pass() -> None:
     }
     a = mapping.map_appointment(1, appt, {1: LA})
     assert "Maria" not in repr(a) and "PHI-NOTE" not in repr(a)
-    assert a.row["duration_minutes"] == 90 and a.row["cancel_lead_minutes"] is None
+    row = mapping.as_dict(mapping.APPOINTMENT_COLUMNS, a.row)
+    assert row["duration_minutes"] == 90 and row["cancel_lead_minutes"] is None
 
 
 def test_staff_keep_display_name_only() -> None:
@@ -163,7 +174,7 @@ def test_late_cancellation_lead_time() -> None:
         "canceled_at": "2026-11-09 12:00:00",
     }
     a = mapping.map_appointment(1, appt, {1: LA})
-    assert a.row["cancel_lead_minutes"] == 21 * 60
+    assert mapping.as_dict(mapping.APPOINTMENT_COLUMNS, a.row)["cancel_lead_minutes"] == 21 * 60
 
 
 @pytest.mark.parametrize("field", ["id", "clinic_id", "status", "created_at", "subtotal", "total"])
@@ -184,9 +195,45 @@ def test_unknown_fields_are_collected_by_name_only() -> None:
 
 
 def test_row_hash_changes_with_content() -> None:
-    a = mapping.map_invoice(1, invoice(), {1: LA}).row["row_hash"]
-    b = mapping.map_invoice(1, invoice(status="refunded"), {1: LA}).row["row_hash"]
-    c = mapping.map_invoice(1, invoice(notes="other PHI"), {1: LA}).row["row_hash"]
+    a = mapping.map_invoice(1, invoice(), {1: LA}).row[mapping.ROW_HASH]
+    b = mapping.map_invoice(1, invoice(status="refunded"), {1: LA}).row[mapping.ROW_HASH]
+    c = mapping.map_invoice(1, invoice(notes="other PHI"), {1: LA}).row[mapping.ROW_HASH]
     assert a != b
     assert a == c  # notes are not kept, so they cannot change the hash
     assert 0 <= a < 2**63
+
+
+@pytest.mark.parametrize(
+    "tz_name", ["America/Los_Angeles", "America/New_York", "Australia/Lord_Howe", "UTC"]
+)
+def test_local_to_utc_agrees_with_astimezone_across_dst_shifts(tz_name: str) -> None:
+    tz = mapping.zone(tz_name)
+    # Every 10 minutes over a year: ordinary days (one offset a day, looked up once) and the days
+    # of a shift (converted one by one), including the skipped and the repeated hour (fold=0).
+    t = datetime(2026, 1, 1)
+    while t < datetime(2027, 1, 1):
+        text = t.strftime("%Y-%m-%d %H:%M:%S")
+        want = t.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+        assert mapping.local_to_utc(text, tz) == want, text
+        t += timedelta(minutes=10)
+    assert mapping.local_to_utc("2026-03-08 10:00:00+02:00", tz) == datetime(2026, 3, 8, 8, 0)
+    assert mapping.local_to_utc(None, tz) is None and mapping.local_to_utc("", tz) is None
+    with pytest.raises(ValueError):
+        mapping.local_to_utc("2026-02-30 10:00:00", tz)
+
+
+def test_conversions_remembered_are_the_same_conversions() -> None:
+    for _ in range(2):  # the second round is answered from the memo
+        assert [mapping.cents(v) for v in ("0.00", "450.00", "-12.5", None, "", 3)] == [
+            0,
+            45000,
+            -1250,
+            0,
+            0,
+            300,
+        ]
+        assert mapping.milli("0.5") == 500 and mapping.milli(None) == 1000
+    with pytest.raises(ValueError):
+        mapping.cents("12,00")
+    with pytest.raises(ValueError):
+        mapping.cents("12,00")  # a failure is not remembered as a value

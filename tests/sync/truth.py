@@ -72,22 +72,24 @@ def expected_rows(
         put("service", mapping.map_service(org_id, r))
     for r in truth["products"]:
         put("product", mapping.map_product(org_id, r))
+    as_dict = mapping.as_dict
     for r in truth["appointments"]:
         a = mapping.map_appointment(org_id, r, zones)
-        if horizon is not None and a.row["local_date"] > horizon:
+        row = as_dict(mapping.APPOINTMENT_COLUMNS, a.row)
+        if horizon is not None and row["local_date"] > horizon:
             continue
-        put("appointment", a.row)
+        put("appointment", row)
         for s in a.services:
-            put("appointment_service", s)
+            put("appointment_service", as_dict(mapping.APPOINTMENT_SERVICE_COLUMNS, s))
     for r in truth["invoices"]:
         m = mapping.map_invoice(org_id, r, zones)
-        put("invoice", m.row)
+        put("invoice", as_dict(mapping.INVOICE_COLUMNS, m.row))
         for i in m.items:
-            put("invoice_item", i)
+            put("invoice_item", as_dict(mapping.INVOICE_ITEM_COLUMNS, i))
         for p in m.payments:
-            put("payment", p)
+            put("payment", as_dict(mapping.PAYMENT_COLUMNS, p))
         for f in m.refunds:
-            put("refund", f)
+            put("refund", as_dict(mapping.REFUND_COLUMNS, f))
     return out
 
 
