@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import resource
 import sys
 import time
 
@@ -18,20 +17,7 @@ from aiq.config import SyncSettings
 from aiq.store.db import open_store
 from aiq.store.models import Org, table_of
 from aiq.sync.engine import SyncEngine, SyncOptions
-from bench.common import EMAIL, PASSWORD
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS. ru_maxrss is inherited from the parent across fork and exec
-    on Linux, so a benchmark parent holding much memory would show up in its children."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench.common import EMAIL, PASSWORD, peak_rss_mb
 
 
 def main() -> None:

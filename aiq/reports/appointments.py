@@ -133,14 +133,7 @@ def appointment_figures(
     Open appointments (booked, confirmed, checked in) starting after ``as_of`` (naive UTC) are
     upcoming; the others are unresolved.
     """
-    params = {
-        "org": scope.org_id,
-        "start": period.start,
-        "end": period.end,
-        "clinic": scope.clinic_id,
-        "provider": scope.provider_id,
-        "as_of": as_of,
-    }
+    params = {**scope.params(period.start, period.end), "as_of": as_of}
     filters = ""
     if scope.clinic_id is not None:
         filters += " and clinic_id = :clinic"

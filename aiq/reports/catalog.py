@@ -121,13 +121,7 @@ def _counted_in(scope: Scope, period: Period) -> tuple[str, dict[str, Any]]:
     )
     if scope.clinic_id is not None:
         cond += " and i.clinic_id = :clinic"
-    params = {
-        "org": scope.org_id,
-        "start": period.start,
-        "end": period.end,
-        "clinic": scope.clinic_id,
-        "provider": scope.provider_id,
-    }
+    params = scope.params(period.start, period.end)
     return cond, params
 
 

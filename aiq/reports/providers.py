@@ -97,11 +97,7 @@ def _provider_invoices(db: Reader, scope: Scope, period: Period) -> dict[int, in
     rows = db.rows(
         "select t.employee_id, count(distinct i.id) from invoice i join invoice_item t"
         f" on t.org_id = i.org_id and t.invoice_id = i.id where {where} group by t.employee_id",
-        org=scope.org_id,
-        start=period.start,
-        end=period.end,
-        clinic=scope.clinic_id,
-        provider=scope.provider_id,
+        **scope.params(period.start, period.end),
     )
     return {int(e): int(n) for e, n in rows}
 

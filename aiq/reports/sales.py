@@ -260,11 +260,7 @@ def sales_lines(
     out: dict[Any, list[LineSums]] = defaultdict(list)
     for row in db.rows(
         sql,
-        org=scope.org_id,
-        start=start,
-        end=end,
-        clinic=scope.clinic_id,
-        provider=scope.provider_id,
+        **scope.params(start, end),
     ):
         k = None
         vals = list(row)
@@ -303,13 +299,7 @@ def average_ticket(db: Reader, scope: Scope, period: Period) -> TicketStats:
     )
     if scope.clinic_id is not None:
         base += " and i.clinic_id = :clinic"
-    params = {
-        "org": scope.org_id,
-        "start": period.start,
-        "end": period.end,
-        "clinic": scope.clinic_id,
-        "provider": scope.provider_id,
-    }
+    params = scope.params(period.start, period.end)
     joined = "invoice i join invoice_item t on t.org_id = i.org_id and t.invoice_id = i.id"
     if scope.provider_id is not None:
         n, value = db.one(

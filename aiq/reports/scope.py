@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from aiq.errors import DataMissing, UsageError
 from aiq.store.reader import as_list
@@ -76,6 +77,16 @@ class Scope:
         if self.provider_name:
             parts.append(self.provider_name)
         return ", ".join(parts)
+
+    def params(self, start: date, end: date) -> dict[str, Any]:
+        """The SQL parameters a report query of ``[start, end]`` in this scope binds."""
+        return {
+            "org": self.org_id,
+            "start": start,
+            "end": end,
+            "clinic": self.clinic_id,
+            "provider": self.provider_id,
+        }
 
     def filters(self) -> dict[str, str | None]:
         return {"clinic": self.clinic_name, "provider": self.provider_name}
