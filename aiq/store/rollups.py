@@ -7,7 +7,8 @@ invoices that are not void; out-of-office entries are not appointments.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -61,6 +62,28 @@ def _compile_invoices_first(element: _InvoicesFirst, compiler: Any, **kw: Any) -
     kw["asfrom"] = True
     left = compiler.process(element.left, **kw)
     return f"{left} CROSS JOIN {compiler.process(element.right, **kw)}"
+
+
+@contextmanager
+def _driven_by_dates(conn: Connection) -> Iterator[None]:
+    """On Postgres, join by index lookups from the day's rows for the queries inside.
+
+    A rebuild reads a few days of facts and looks up their invoices by primary key. Postgres,
+    whose statistics lag behind a sync that is filling the tables, tends to hash-join instead,
+    reading every invoice of the org for each batch, so a first sync would slow down with the
+    square of the history (the payments rollup: 23 ms a batch instead of 5 ms on three years).
+    SET LOCAL keeps the setting to this transaction; it is reset when the rebuild is done.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+    conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("RESET enable_hashjoin")
+        conn.exec_driver_sql("RESET enable_mergejoin")
 
 
 def _chunks(dates: Iterable[date]) -> Iterable[list[date]]:
@@ -227,19 +250,20 @@ def rebuild_sales(
     )
     in_days = and_(r.c.org_id == org_id, r.c.local_date.in_(days))
     every = set(dates)
-    for chunk in _chunks(every):
-        params = {"days": chunk}
-        conn.execute(r.delete().where(in_days), params)
-        for query in (items, invoice_level, payments, refunds):
-            conn.execute(insert(r).from_select(cols, query), params)
-    for lines, query, only in (
-        (r.c.line.like("payment:%"), payments, set(payment_dates) - every),
-        (r.c.line == "refund", refunds, set(refund_dates) - every),
-    ):
-        for chunk in _chunks(only):
+    with _driven_by_dates(conn):
+        for chunk in _chunks(every):
             params = {"days": chunk}
-            conn.execute(r.delete().where(in_days, lines), params)
-            conn.execute(insert(r).from_select(cols, query), params)
+            conn.execute(r.delete().where(in_days), params)
+            for query in (items, invoice_level, payments, refunds):
+                conn.execute(insert(r).from_select(cols, query), params)
+        for lines, query, only in (
+            (r.c.line.like("payment:%"), payments, set(payment_dates) - every),
+            (r.c.line == "refund", refunds, set(refund_dates) - every),
+        ):
+            for chunk in _chunks(only):
+                params = {"days": chunk}
+                conn.execute(r.delete().where(in_days, lines), params)
+                conn.execute(insert(r).from_select(cols, query), params)
 
 
 def rebuild_appointments(conn: Connection, org_id: int, dates: Iterable[date]) -> None:
