@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from aiq import __version__
-from aiq.ar.transport import ThreadLocalTransport
+from aiq.ar.transport import Reply, ThreadLocalTransport
 from aiq.errors import (
     AccountLocked,
     AuthRequired,
@@ -37,6 +37,9 @@ from aiq.errors import (
 )
 
 log = logging.getLogger("aiq.ar")
+
+# An answer from AR: httpx's response, or the lean transport's whole reply (the same attributes).
+Answer = httpx.Response | Reply
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
@@ -104,7 +107,7 @@ def _proxy_configured() -> bool:
     return bool({"http", "https", "all"} & set(urllib.request.getproxies_environment()))
 
 
-def _looks_like_login_page(response: httpx.Response) -> bool:
+def _looks_like_login_page(response: Answer) -> bool:
     ctype = response.headers.get("content-type", "")
     if "text/html" not in ctype:
         return False
@@ -146,12 +149,19 @@ class ARClient:
         self._stats_lock = threading.Lock()
         self.stats = ClientStats()
         self.account: LoginResult | None = None
+        # With no proxy, requests go straight to the lean transport (aiq/ar/transport.py): httpx's
+        # client around it (building a Request, merging headers and cookies, auth and redirect
+        # flows, a Response) costs about as much Python per page as the HTTP itself. A transport
+        # given by the caller, or a proxy, goes through the httpx client.
+        self._lean: ThreadLocalTransport | None = None
         if transport is None and not _proxy_configured():
-            transport = ThreadLocalTransport()
+            transport = self._lean = ThreadLocalTransport()
+        self._connect_timeout = min(timeout, 10.0)
+        self._read_timeout = timeout
         self._urls: dict[str, httpx.URL] = {}
         self._http = httpx.Client(
             base_url=self.base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            timeout=httpx.Timeout(timeout, connect=self._connect_timeout),
             transport=transport,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
@@ -159,6 +169,12 @@ class ARClient:
             headers={"User-Agent": f"aiq/{__version__}", "Accept": "application/json"},
             follow_redirects=False,
         )
+        base = self._http.base_url
+        self._lean_headers = [
+            ("Host", base.netloc.decode("ascii")),
+            ("User-Agent", f"aiq/{__version__}"),
+            ("Accept", "application/json"),
+        ]
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -222,7 +238,7 @@ class ARClient:
         return result
 
     def _call_login(self, path: str, payload: dict[str, Any], otp: bool = False) -> dict[str, Any]:
-        def classify(response: httpx.Response) -> dict[str, Any]:
+        def classify(response: Answer) -> dict[str, Any]:
             if response.status_code == 423:
                 raise AccountLocked(
                     "AR has locked this account after repeated failed sign-ins",
@@ -282,7 +298,7 @@ class ARClient:
         Session expiry in any of its forms leads to one new sign-in and one retry.
         """
 
-        def classify(response: httpx.Response) -> dict[str, Any]:
+        def classify(response: Answer) -> dict[str, Any]:
             if response.status_code == 401 or _looks_like_login_page(response):
                 raise SessionExpired()
             if response.status_code == 422:
@@ -319,7 +335,7 @@ class ARClient:
         self,
         method: str,
         path: str,
-        classify: Callable[[httpx.Response], dict[str, Any]],
+        classify: Callable[[Answer], dict[str, Any]],
         *,
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
@@ -338,9 +354,7 @@ class ARClient:
                     self.stats.requests += 1
                     self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
                 try:
-                    response = self._http.request(
-                        method, url, params=params, content=content, headers=headers
-                    )
+                    response = self._send(method, url, params, content, headers)
                 except httpx.TimeoutException as exc:
                     raise _Transient(f"timed out ({type(exc).__name__})") from None
                 except httpx.TransportError as exc:
@@ -364,6 +378,31 @@ class ARClient:
             hint="AR may be down or overloaded; try again later",
         )
 
+    def _send(
+        self,
+        method: str,
+        url: httpx.URL,
+        params: dict[str, Any] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> Answer:
+        lean = self._lean
+        if lean is None:
+            return self._http.request(method, url, params=params, content=content, headers=headers)
+        if params:
+            url = url.copy_merge_params(params)
+        sent = [*self._lean_headers, *headers.items()]
+        if content is not None:
+            sent.append(("Content-Length", str(len(content))))
+        return lean.exchange(
+            method,
+            url,
+            sent,
+            content,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+        )
+
     def _url(self, path: str) -> httpx.URL:
         """The absolute URL of ``path``, parsed once (httpx would parse and merge it every time)."""
         url = self._urls.get(path)
@@ -381,7 +420,7 @@ class ARClient:
         # "Full jitter": spreads concurrent retries so they do not hit AR in lockstep.
         return self._rng.uniform(ceiling / 2, ceiling)
 
-    def _json_body(self, response: httpx.Response) -> dict[str, Any]:
+    def _json_body(self, response: Answer) -> dict[str, Any]:
         ctype = response.headers.get("content-type", "")
         if "json" not in ctype and (response.status_code >= 400 or "text/html" in ctype):
             # A proxy's HTML error page, or a page that is not an answer at all.
@@ -401,7 +440,7 @@ class ARClient:
         return body
 
     @staticmethod
-    def _message(response: httpx.Response) -> str:
+    def _message(response: Answer) -> str:
         try:
             body = response.json()
         except ValueError:

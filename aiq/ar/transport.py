@@ -14,11 +14,15 @@ without a proxy; ``ARClient`` uses httpx's own transport when a proxy is configu
 from __future__ import annotations
 
 import http.client
+import json
 import select
 import socket
 import ssl
 import threading
 import time
+import zlib
+from collections.abc import Iterable
+from email.message import Message
 from typing import Any
 
 import httpx
@@ -53,6 +57,51 @@ def _readable(sock: socket.socket | None) -> bool:
     return bool(ready)
 
 
+class Reply:
+    """A whole HTTP answer: what the AR client reads of a response, without building one.
+
+    ``headers`` is the parsed header block (case-insensitive ``get``); ``content`` is the body,
+    decoded when the server compressed it; ``raw`` is the body as it came.
+    """
+
+    __slots__ = ("headers", "raw", "reason", "status_code")
+
+    def __init__(self, status_code: int, headers: Message, raw: bytes, reason: str = "") -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.raw = raw
+        self.reason = reason
+
+    @property
+    def content(self) -> bytes:
+        coding = (self.headers.get("content-encoding") or "identity").strip().lower()
+        if coding == "identity":
+            return self.raw
+        if coding in ("gzip", "x-gzip", "deflate"):
+            try:
+                return _inflate(self.raw)
+            except zlib.error as exc:
+                raise httpx.DecodingError(f"bad {coding} body: {exc}") from exc
+        raise httpx.DecodingError(f"unsupported content encoding {coding!r}")
+
+    @property
+    def text(self) -> str:
+        charset = self.headers.get_content_charset() or "utf-8"
+        return self.content.decode(charset, "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _inflate(data: bytes) -> bytes:
+    """A gzip or deflate body: with a gzip or zlib header (wbits 47 takes either), or raw deflate
+    as some servers send for "deflate"."""
+    try:
+        return zlib.decompress(data, 47)
+    except zlib.error:
+        return zlib.decompress(data, -zlib.MAX_WBITS)
+
+
 class ThreadLocalTransport(httpx.BaseTransport):
     """HTTP/1.1 over one kept-alive ``http.client`` connection per thread and host."""
 
@@ -70,8 +119,9 @@ class ThreadLocalTransport(httpx.BaseTransport):
             self._ssl_context = httpx.create_ssl_context()
         return self._ssl_context
 
-    def _connection(self, request: httpx.Request, connect_timeout: float | None) -> _Connection:
-        url = request.url
+    def _connection(
+        self, url: httpx.URL, connect_timeout: float | None, request: httpx.Request | None
+    ) -> _Connection:
         scheme = url.scheme
         port = url.port or (443 if scheme == "https" else 80)
         key = (scheme, url.host, port)
@@ -120,21 +170,31 @@ class ThreadLocalTransport(httpx.BaseTransport):
 
     # --- requests -------------------------------------------------------------------------------
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        connect_timeout, read_timeout = _timeouts(request)
-        connection = self._connection(request, connect_timeout)
+    def exchange(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: Iterable[tuple[str | bytes, str | bytes]],
+        body: bytes | None,
+        *,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+        request: httpx.Request | None = None,
+    ) -> Reply:
+        """Send one request on this thread's connection and read the whole answer.
+
+        ``headers`` must include Host (and Content-Length with a body). Failures are httpx's
+        exceptions, as from any httpx transport.
+        """
+        connection = self._connection(url, connect_timeout, request)
         conn = connection.conn
-        body = request.read()
         try:
             if conn.sock is not None:
                 conn.sock.settimeout(read_timeout)
             conn.putrequest(
-                request.method,
-                request.url.raw_path.decode("ascii"),
-                skip_host=True,
-                skip_accept_encoding=True,
+                method, url.raw_path.decode("ascii"), skip_host=True, skip_accept_encoding=True
             )
-            for name, value in request.headers.raw:
+            for name, value in headers:
                 conn.putheader(name, value)
             conn.endheaders(body or None)
             response = conn.getresponse()
@@ -152,17 +212,30 @@ class ThreadLocalTransport(httpx.BaseTransport):
             self._drop(connection)
         else:
             connection.used_at = time.monotonic()
+        return Reply(response.status, response.msg, content, response.reason)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        connect_timeout, read_timeout = _timeouts(request)
+        reply = self.exchange(
+            request.method,
+            request.url,
+            request.headers.raw,
+            request.read(),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            request=request,
+        )
         headers: list[tuple[bytes, bytes]] = [
             (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in response.getheaders()
+            for name, value in reply.headers.items()
         ]
         return httpx.Response(
-            response.status,
+            reply.status_code,
             headers=headers,
-            stream=httpx.ByteStream(content),
+            stream=httpx.ByteStream(reply.raw),
             extensions={
                 "http_version": b"HTTP/1.1",
-                "reason_phrase": response.reason.encode("latin-1", "replace"),
+                "reason_phrase": reply.reason.encode("latin-1", "replace"),
             },
         )
 

@@ -14,6 +14,7 @@ import pytest
 
 from aiq.ar.client import ARClient
 from aiq.ar.transport import ThreadLocalTransport
+from aiq.errors import UpstreamUnavailable
 
 BODY = b'{"status": 200, "data": {"ok": true}}'
 
@@ -27,7 +28,14 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         received = self.rfile.read(length)
-        self.server.seen.append((self.path, received, self.client_address[1]))  # type: ignore[attr-defined]
+        self.server.seen.append(  # type: ignore[attr-defined]
+            (
+                self.path,
+                received,
+                self.client_address[1],
+                {k.lower(): v for k, v in self.headers.items()},
+            )
+        )
         if self.path == "/slow":
             time.sleep(0.5)
         if self.path == "/gzip":
@@ -170,3 +178,54 @@ def test_the_client_uses_httpx_own_transport_behind_a_proxy(
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
     with ARClient("http://ar.test") as client:
         assert isinstance(client._http._transport, httpx.HTTPTransport)
+
+
+def ar_client(srv: ThreadingHTTPServer, **kw: object) -> ARClient:
+    host, port = srv.server_address[:2]
+    client = ARClient(f"http://{host!s}:{port}", max_retries=1, backoff_base=0.01, **kw)  # type: ignore[arg-type]
+    client._token = "t0ken"  # signed in, as far as these requests go
+    return client
+
+
+def test_the_client_sends_on_the_lean_transport_what_httpx_would(
+    server: ThreadingHTTPServer,
+) -> None:
+    body = {"fromDate": "2026-10-01", "page_number": 2}
+    with ar_client(server) as lean:
+        assert lean._lean is not None
+        assert lean.request_json("POST", "/page", json_body=body) == {
+            "status": 200,
+            "data": {"ok": True},
+        }
+        lean.request_json("GET", "/page", params={"page_number": 3})
+    with ar_client(server, transport=ThreadLocalTransport()) as through_httpx:
+        assert through_httpx._lean is None
+        through_httpx.request_json("POST", "/page", json_body=body)
+        through_httpx.request_json("GET", "/page", params={"page_number": 3})
+    seen = server.seen  # type: ignore[attr-defined]
+    lean_post, lean_get, httpx_post, httpx_get = seen
+    assert lean_post[0] == httpx_post[0] == "/page"
+    assert lean_post[1] == httpx_post[1] == b'{"fromDate":"2026-10-01","page_number":2}'
+    assert lean_get[0] == httpx_get[0] == "/page?page_number=3"
+    for name in ("host", "user-agent", "accept", "authorization", "content-type", "content-length"):
+        assert lean_post[3][name] == httpx_post[3][name], name
+    assert lean_post[3]["authorization"] == "Bearer t0ken"
+
+
+def test_the_lean_path_reads_every_body_and_retries_what_fails(
+    server: ThreadingHTTPServer,
+) -> None:
+    with ar_client(server, timeout=0.2) as client:
+        assert client._lean is not None
+        for path in ("/gzip", "/chunked", "/close", "/page"):
+            assert client.request_json("POST", path, json_body={}) == {
+                "status": 200,
+                "data": {"ok": True},
+            }, path
+        # A body cut short and an answer too slow are transient: retried, then a clear error.
+        with pytest.raises(UpstreamUnavailable, match="connection failed"):
+            client.request_json("POST", "/cut", json_body={})
+        with pytest.raises(UpstreamUnavailable, match="timed out"):
+            client.request_json("POST", "/slow", json_body={})
+        assert client.request_json("POST", "/page", json_body={})["data"] == {"ok": True}
+        assert client.stats.retries == 2
