@@ -211,7 +211,8 @@ def main() -> None:
         "## `aiq report revenue --month` end to end",
         "",
         f"Measured {dt.date.today()} on {machine()} with `python -m bench.bench_reports` "
-        f"(load average {load_before} before, {load_after} after: the machine was shared; "
+        f"(load average {load_before} before, {load_after} after, raised by the benchmark's "
+        "own syncs between the timed runs; "
         f"median and best of {args.runs} runs "
         "after a warm-up, each a new process writing the table and the daily chart).",
         "",
