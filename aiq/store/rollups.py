@@ -79,11 +79,10 @@ def _driven_by_dates(conn: Connection) -> Iterator[None]:
         return
     conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
     conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql("RESET enable_hashjoin")
-        conn.exec_driver_sql("RESET enable_mergejoin")
+    yield
+    # Not on failure: the transaction is then rolled back, and its SET LOCAL with it.
+    conn.exec_driver_sql("RESET enable_hashjoin")
+    conn.exec_driver_sql("RESET enable_mergejoin")
 
 
 def _chunks(dates: Iterable[date]) -> Iterable[list[date]]:

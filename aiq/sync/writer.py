@@ -7,6 +7,7 @@ it did and the next run reads those windows again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
+from sqlalchemy.exc import DBAPIError
 
 from aiq.ar.mapping import (
     APPOINTMENT_COLUMNS,
@@ -46,6 +48,8 @@ from aiq.store.models import (
 )
 from aiq.store.rollups import rebuild_appointments, rebuild_sales
 from aiq.sync.plan import Window
+
+log = logging.getLogger("aiq.sync")
 
 
 @dataclass
@@ -115,10 +119,16 @@ class _Statistics:
         ]
         if not due:
             return
-        with conn.begin():
-            # A small sample: the planner needs the sizes and rough spreads, not fine histograms.
-            conn.exec_driver_sql("SET LOCAL default_statistics_target = 10")
-            conn.exec_driver_sql(f"ANALYZE {', '.join(due)}")
+        try:
+            with conn.begin():
+                # A small sample: the planner needs sizes and rough spreads, not fine histograms.
+                conn.exec_driver_sql("SET LOCAL default_statistics_target = 10")
+                conn.exec_driver_sql(f"ANALYZE {', '.join(due)}")
+        except DBAPIError as exc:
+            # Statistics only make the sync faster; their failure must not fail it.
+            log.warning("could not gather statistics on %s: %s", ", ".join(due), exc.orig)
+            self._since.clear()
+            return
         for name in due:
             self._at_last[name] += self._since[name]
             self._since[name] = 0
