@@ -227,6 +227,18 @@ def open_reader(url: str) -> Iterator[Reader]:
     if target is not None:
         try:
             conn = _connect(*target)
+        except Exception as exc:
+            if not _is_driver_error(exc):
+                raise
+            if target[0] != "sqlite":
+                # Postgres did not let us in (down, unreachable, refused the sign-in): say so
+                # now. The store would only try again, and wait for the timeout a second time.
+                from aiq.store.engine import translate_operational_error
+
+                raise translate_operational_error(exc, url) from None
+    if conn is not None:
+        assert target is not None
+        try:
             if _stored_revision(conn, target[0]) != HEAD:
                 conn.close()
                 conn = None

@@ -116,3 +116,26 @@ def test_in_list_takes_only_constants() -> None:
     assert in_list([]) == "(NULL)"
     with pytest.raises(ValueError):
         in_list(["x' or '1'='1"])
+
+
+def test_a_postgres_that_does_not_answer_is_tried_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    attempts: list[str] = []
+    real_connect = psycopg.connect
+
+    def counting(*args: object, **kwargs: object) -> object:
+        attempts.append("connect")
+        return real_connect(*args, **kwargs)  # type: ignore[arg-type]
+
+    # Both the read path and SQLAlchemy's psycopg dialect connect through psycopg.connect.
+    monkeypatch.setattr(psycopg, "connect", counting)
+    r = aiq(capsys, "--db", "postgresql://u:hunter2@127.0.0.1:1/db", "report", "revenue")
+    assert r.code == 1
+    assert "cannot connect to the database" in r.err and r.err.count("\n") == 1
+    assert "hunter2" not in r.err and "Traceback" not in r.err
+    # Not once by the read path and again by the full store (two connect timeouts when the
+    # host does not answer).
+    assert attempts == ["connect"]
