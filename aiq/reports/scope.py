@@ -1,6 +1,6 @@
 """What a report is about: the practice, and optionally one clinic and one provider.
 
-``resolve_scope`` turns the names a person types (``--clinic austin``, ``--provider "Mia R."``)
+``load_scope`` turns the names a person types (``--clinic austin``, ``--provider "Mia R."``)
 into ids, suggesting the close names when one is unknown, and says "run aiq sync first" when the
 database holds nothing to report on.
 """
@@ -16,7 +16,7 @@ from aiq.errors import DataMissing, UsageError
 from aiq.store.reader import as_list
 
 if TYPE_CHECKING:
-    from aiq.store.reader import Reader, ReadSource
+    from aiq.store.reader import Reader
 
 _SYNC_FIRST = "run aiq sync first (or aiq demo to try the sandbox)"
 
@@ -190,16 +190,3 @@ def load_scope(
         clinic_id=clinic_id,
         provider_id=provider_id,
     )
-
-
-def resolve_scope(
-    source: ReadSource,
-    org_name: str | None = None,
-    clinic: str | None = None,
-    provider: str | None = None,
-    *,
-    currency: str | None = None,
-) -> Scope:
-    """The scope of a report: see ``load_scope``."""
-    with source.reader() as db:
-        return load_scope(db, org_name, clinic, provider, currency=currency)
