@@ -202,6 +202,8 @@ def main() -> None:
             )
             full = run_child(url, base, reset=True)
             print(f"{dialect} full: {full}", file=sys.stderr)
+            if dialect == "sqlite":
+                sqlite_full = full
             again = run_child(url, base, reset=False)
             print(f"{dialect} re-sync: {again}", file=sys.stderr)
             load = bulk_floor(url)
@@ -216,8 +218,8 @@ def main() -> None:
                 f"| {full['rss_mb']:.0f} MB | {again['wall']:.1f} s, {again['requests']} requests, "
                 f"{again['written']} rows written |"
             )
-        # Peak RSS as the history grows 4x (same clinics, 1 and 4 years).
-        rss = []
+    # Peak RSS as the history grows 4x (same clinics, 1 and 4 years).
+    rss = []
     for years in (1, 4):
         with TemporaryDirectory() as tmp, sandbox_process(5, years) as base:
             r = run_child(f"sqlite:///{Path(tmp) / 'rss.db'}", base, reset=True)
@@ -242,7 +244,11 @@ def main() -> None:
         "Peak RSS of a full sync into SQLite as the history grows (5 clinics): "
         + ", ".join(f"{y} year(s): {r['records']:,} records, {r['rss_mb']:.0f} MB" for y, r in rss)
         + f" (ratio {rss[1][1]['rss_mb'] / rss[0][1]['rss_mb']:.2f} "
-        f"for {rss[1][1]['records'] / rss[0][1]['records']:.1f}x the data).",
+        f"for {rss[1][1]['records'] / rss[0][1]['records']:.1f}x the data); "
+        f"the large practice above ({args.clinics} clinics, {args.years} years): "
+        f"{sqlite_full['records']:,} records, {sqlite_full['rss_mb']:.0f} MB "
+        f"(ratio {sqlite_full['rss_mb'] / rss[0][1]['rss_mb']:.2f} "
+        f"for {sqlite_full['records'] / rss[0][1]['records']:.1f}x the data of the 1-year run).",
     ]
     text = "\n".join(body)
     print(text)
