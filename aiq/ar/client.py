@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import ssl
 import threading
 import time
 import urllib.request
@@ -105,6 +106,18 @@ def _proxy_configured() -> bool:
     """Whether the environment names an HTTP(S) proxy (then httpx's own transport goes through
     it; aiq's lean transport does not speak to proxies)."""
     return bool({"http", "https", "all"} & set(urllib.request.getproxies_environment()))
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """What certificate verification said, when that is why a connection failed."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the cause chain: httpx -> (httpcore ->) ssl
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason or "certificate verify failed")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _looks_like_login_page(response: Answer) -> bool:
@@ -358,6 +371,14 @@ class ARClient:
                 except httpx.TimeoutException as exc:
                     raise _Transient(f"timed out ({type(exc).__name__})") from None
                 except httpx.TransportError as exc:
+                    problem = _certificate_problem(exc)
+                    if problem is not None:
+                        # Not transient: retrying cannot make the certificate trusted.
+                        raise UpstreamError(
+                            f"the TLS certificate of {url.host} could not be verified ({problem})",
+                            hint="check the AR address and this machine's clock; behind a proxy "
+                            "that inspects TLS, set SSL_CERT_FILE to its CA certificate",
+                        ) from None
                     raise _Transient(f"connection failed ({type(exc).__name__})") from None
                 if response.status_code in TRANSIENT_STATUS:
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
