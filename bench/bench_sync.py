@@ -4,7 +4,8 @@
 
 In one run, against one sandbox served from its own process:
 
-- the fetch floor: the same windows, at the same concurrency, fetched and discarded;
+- the fetch floor: the same windows, at the same concurrency, fetched and discarded (by the
+  leanest client: http.client, a kept-alive connection per thread);
 - aiq's full sync (wall, records/s, peak RSS of the syncing process) into a fresh database;
 - a no-change re-sync;
 - the database's own bulk-load floor: the same rows aiq stored, loaded into empty tables with
@@ -18,17 +19,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import psycopg
 
 from aiq.config import SyncSettings
@@ -41,7 +44,12 @@ TABLES = ("appointment", "appointment_service", "invoice", "invoice_item", "paym
 
 
 def fetch_floor(base_url: str, settings: SyncSettings) -> dict[str, float]:
-    """Fetch every page aiq's first sync reads, with the same concurrency, and discard them."""
+    """Fetch every page aiq's first sync reads, with the same concurrency, and discard them.
+
+    The leanest client there is: the standard library's http.client, one kept-alive connection
+    per thread, no parsing but the first page's count of pages. (httpx's default client here
+    takes about 5 % longer.)
+    """
     since = SINCE
     tasks = [
         ("a", w)
@@ -50,31 +58,41 @@ def fetch_floor(base_url: str, settings: SyncSettings) -> dict[str, float]:
         )
     ]
     tasks += [("i", w) for w in windows_between(since, TODAY, settings.window_days)]
-    client = httpx.Client(
-        base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=settings.concurrency * 2)
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+
+    login = http.client.HTTPConnection(host, port, timeout=60)
+    login.request(
+        "POST",
+        "/api/login",
+        json.dumps({"email": EMAIL, "password": PASSWORD}),
+        {"Content-Type": "application/json"},
     )
-    token = client.post("/api/login", json={"email": EMAIL, "password": PASSWORD}).json()["data"][
-        "token"
-    ]
-    client.headers["Authorization"] = f"Bearer {token}"
+    token = json.loads(login.getresponse().read())["data"]["token"]
+    login.close()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    local = threading.local()
+    opened: list[http.client.HTTPConnection] = []
 
     def one(task: tuple[str, Any]) -> tuple[int, int]:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = http.client.HTTPConnection(host, port, timeout=60)
+            opened.append(conn)
         kind, w = task
         page, last, records, requests = 1, 1, 0, 0
         while page <= last:
             if kind == "a":
-                r = client.post(
-                    "/api/appointment",
-                    json={"start": str(w.start), "end": str(w.end), "page_number": page},
-                )
+                path = "/api/appointment"
+                body = {"start": str(w.start), "end": str(w.end), "page_number": page}
             else:
-                r = client.post(
-                    "/api/sales/invoices",
-                    json={"fromDate": str(w.start), "toDate": str(w.end), "page_number": page},
-                )
+                path = "/api/sales/invoices"
+                body = {"fromDate": str(w.start), "toDate": str(w.end), "page_number": page}
+            conn.request("POST", path, json.dumps(body), headers)
+            data = conn.getresponse().read()
             requests += 1
             if page == 1:
-                meta = r.json()["data"]
+                meta = json.loads(data)["data"]
                 last, records = meta["last_page"], meta["total"]
             page += 1
         return records, requests
@@ -83,7 +101,8 @@ def fetch_floor(base_url: str, settings: SyncSettings) -> dict[str, float]:
     with ThreadPoolExecutor(settings.concurrency) as pool:
         results = list(pool.map(one, tasks))
     wall = time.perf_counter() - start
-    client.close()
+    for conn in opened:
+        conn.close()
     records = sum(r for r, _ in results)
     return {"wall": wall, "records": records, "requests": sum(q for _, q in results)}
 
