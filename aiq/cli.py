@@ -1,41 +1,83 @@
 """The `aiq` command: the root Typer app, global options, and where errors become exit codes.
 
 Start-up stays fast: this module and ``aiq/commands/*`` import no database, HTTP or Sentry code at
-module level; each command imports what it needs when it runs.
+module level; each command imports what it needs when it runs, and a command's module is itself
+imported only when that command runs or help lists it (``COMMANDS``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+import typer.main
+from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+if TYPE_CHECKING:
+    from typer._click import Command, Context
+
 from aiq import __version__
-from aiq.commands import alerts as alerts_commands
-from aiq.commands import audit as audit_commands
-from aiq.commands import auth as auth_commands
-from aiq.commands import backup as backup_commands
-from aiq.commands import daemon as daemon_commands
-from aiq.commands import data as data_commands
-from aiq.commands import db as db_commands
-from aiq.commands import demo as demo_commands
-from aiq.commands import export as export_commands
-from aiq.commands import keys as keys_commands
-from aiq.commands import members as members_commands
-from aiq.commands import orgs as orgs_commands
-from aiq.commands import report as report_commands
-from aiq.commands import sandbox as sandbox_commands
-from aiq.commands import sync as sync_commands
 from aiq.commands.state import AppState, get_state, set_state
 from aiq.errors import AiqError
 
+# Every command, in the order help lists them: name -> (module, attribute). The attribute is a
+# Typer app (a group of commands) or a function (one command). A module is imported only when its
+# command runs or help lists it, so `aiq report revenue` does not import the daemon, the vault...
+COMMANDS: dict[str, tuple[str, str]] = {
+    "login": ("aiq.commands.auth", "login"),
+    "logout": ("aiq.commands.auth", "logout"),
+    "status": ("aiq.commands.auth", "status"),
+    "sync": ("aiq.commands.sync", "sync"),
+    "demo": ("aiq.commands.demo", "demo"),
+    "export": ("aiq.commands.export", "export"),
+    "backup": ("aiq.commands.backup", "backup"),
+    "restore": ("aiq.commands.backup", "restore"),
+    "keys": ("aiq.commands.keys", "app"),
+    "db": ("aiq.commands.db", "app"),
+    "sandbox": ("aiq.commands.sandbox", "app"),
+    "daemon": ("aiq.commands.daemon", "app"),
+    "alerts": ("aiq.commands.alerts", "app"),
+    "report": ("aiq.commands.report", "app"),
+    "data": ("aiq.commands.data", "app"),
+    "orgs": ("aiq.commands.orgs", "app"),
+    "members": ("aiq.commands.members", "app"),
+    "audit": ("aiq.commands.audit", "app"),
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: builds a command from its module the first time it is asked for."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = _load(cmd_name)
+        return self.commands.get(cmd_name)
+
+
+def _load(name: str) -> Command:
+    module, attribute = COMMANDS[name]
+    target = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_group(target)
+        group.name = name
+        return group
+    single = typer.Typer(add_completion=False)
+    single.command(name)(target)
+    return typer.main.get_command(single)
+
+
 app = typer.Typer(
     name="aiq",
+    cls=_LazyGroup,
     help="Business insight for med spas from Aesthetic Record: sync, reports and alerts, "
     "with no patient data.",
     no_args_is_help=True,
@@ -43,24 +85,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("login")(auth_commands.login)
-app.command("logout")(auth_commands.logout)
-app.command("status")(auth_commands.status)
-app.command("sync")(sync_commands.sync)
-app.command("demo")(demo_commands.demo)
-app.add_typer(keys_commands.app, name="keys")
-app.add_typer(db_commands.app, name="db")
-app.add_typer(sandbox_commands.app, name="sandbox")
-app.add_typer(daemon_commands.app, name="daemon")
-app.add_typer(alerts_commands.app, name="alerts")
-app.add_typer(report_commands.app, name="report")
-app.command("export")(export_commands.export)
-app.command("backup")(backup_commands.backup)
-app.command("restore")(backup_commands.restore)
-app.add_typer(data_commands.app, name="data")
-app.add_typer(orgs_commands.app, name="orgs")
-app.add_typer(members_commands.app, name="members")
-app.add_typer(audit_commands.app, name="audit")
 
 
 def _version(value: bool) -> None:

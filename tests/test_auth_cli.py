@@ -28,9 +28,6 @@ from tests.vault.fixtures import ar as ar  # fixtures, used by name
 from tests.vault.fixtures import ar_server as ar_server
 from tests.vault.fixtures import no_os_keyring as no_os_keyring
 from tests.vault.fixtures import no_sentry as no_sentry
-from tests.vault.registration import ensure_commands
-
-ensure_commands()
 
 
 class CLI:

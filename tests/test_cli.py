@@ -49,6 +49,28 @@ def test_start_imports_nothing_heavy(args: list[str]) -> None:
     assert not [m for m in HEAVY if m in loaded]
 
 
+@pytest.mark.parametrize(
+    ("args", "wanted"),
+    [
+        (["--version"], set()),
+        (["report", "revenue", "--help"], {"aiq.commands.report"}),
+        (["sync", "--help"], {"aiq.commands.sync"}),
+    ],
+)
+def test_only_the_command_that_runs_is_imported(args: list[str], wanted: set[str]) -> None:
+    code = (
+        "import sys\n"
+        "from aiq.cli import run\n"
+        f"rc = run({args!r})\n"
+        "mods = sorted(m for m in sys.modules if m.startswith('aiq.commands.'))\n"
+        "print('LOADED', ','.join(mods))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(filter(None, proc.stdout.rsplit("LOADED", 1)[1].strip().split(",")))
+    # The shared option and state modules may load; no other command's module does.
+    assert loaded - {"aiq.commands.state", "aiq.commands.options"} == wanted
+
+
 def test_python_dash_m(tmp_path: Path) -> None:
     r = aiq_process("--version", env={**os.environ})
     assert r.code == 0 and __version__ in r.out

@@ -9,6 +9,3 @@ from tests.vault.fixtures import (  # noqa: F401
     no_os_keyring,
     no_sentry,
 )
-from tests.vault.registration import ensure_commands
-
-ensure_commands()

@@ -148,19 +148,13 @@ REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 def aiq_child(
     *args: str, env: dict[str, str], input: str | None = None, timeout: float = 120
 ) -> Any:
-    """Run `aiq ARGS` in a child process (with the auth commands registered) and capture it."""
+    """Run `aiq ARGS` in a child process and capture it."""
     import subprocess
     import sys
 
     from tests.helpers import Result
 
-    code = (
-        "import sys\n"
-        "from tests.vault.registration import ensure_commands\n"
-        "ensure_commands()\n"
-        "from aiq.cli import run\n"
-        "sys.exit(run(sys.argv[1:]))\n"
-    )
+    code = "import sys\nfrom aiq.cli import run\nsys.exit(run(sys.argv[1:]))\n"
     proc = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,

@@ -73,13 +73,7 @@ def test_password_prompt_does_not_echo(ar: RunningSandbox, isolated_dirs: Path) 
     import termios
 
     env = dict(os.environ)
-    code = (
-        "import sys\n"
-        "from tests.vault.registration import ensure_commands\n"
-        "ensure_commands()\n"
-        "from aiq.cli import run\n"
-        "sys.exit(run(sys.argv[1:]))\n"
-    )
+    code = "import sys\nfrom aiq.cli import run\nsys.exit(run(sys.argv[1:]))\n"
     args = [sys.executable, "-c", code, "login", "--email", EMAIL, "--base-url", ar.base_url]
     pid, fd = pty.fork()
     if pid == 0:  # the child, on the terminal
