@@ -163,6 +163,12 @@ class Reader:
         self._conn.rollback()  # end whatever the connection's pool or driver began
         cur = self._conn.cursor()
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        # A report reads one period of a practice through the date indexes, mostly from cache.
+        # With the default cost of a random page (4, for spinning disks), Postgres prefers to
+        # hash-join every item of the practice's whole history to one month's invoices: 30-45 ms
+        # a query on three years, growing with the history, against 11-13 ms by index lookups.
+        # 1.1 is the usual setting for SSDs and cached data; it holds for this transaction only.
+        cur.execute("SET LOCAL random_page_cost = 1.1")
         cur.close()
         try:
             yield self
