@@ -19,12 +19,12 @@ import typer.main
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-if TYPE_CHECKING:
-    from typer._click import Command, Context
-
 from aiq import __version__
 from aiq.commands.state import AppState, get_state, set_state
 from aiq.errors import AiqError
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context
 
 # Every command, in the order help lists them: name -> (module, attribute). The attribute is a
 # Typer app (a group of commands) or a function (one command). A module is imported only when its
