@@ -6,7 +6,6 @@ machine trust it, exactly as a practice behind a TLS-inspecting proxy would conf
 
 from __future__ import annotations
 
-import datetime as dt
 import ssl
 import threading
 from collections.abc import Iterator
@@ -14,53 +13,19 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from aiq.ar.client import ARClient
 from aiq.errors import UpstreamError, UpstreamUnavailable
+from tests.alerts.servers import self_signed
 from tests.ar.test_transport import Handler
 
 OK = {"status": 200, "data": {"ok": True}}
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for the name localhost (not for 127.0.0.1), and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aiq test AR")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "ar.pem", directory / "ar.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[ThreadingHTTPServer, Path]]:
-    cert_file, key_file = self_signed(tmp_path)
+    # Made for the name localhost only, so that asking for 127.0.0.1 is a name mismatch.
+    cert_file, key_file = self_signed(tmp_path, names=("localhost",))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
