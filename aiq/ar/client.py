@@ -42,6 +42,9 @@ log = logging.getLogger("aiq.ar")
 # An answer from AR: httpx's response, or the lean transport's whole reply (the same attributes).
 Answer = httpx.Response | Reply
 
+# Sent with every request, by either path (httpx's client or the lean transport).
+_HEADERS = {"User-Agent": f"aiq/{__version__}", "Accept": "application/json"}
+
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
 MAX_RELOGINS_PER_REQUEST = 2
@@ -179,15 +182,11 @@ class ARClient:
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
-            headers={"User-Agent": f"aiq/{__version__}", "Accept": "application/json"},
+            headers=_HEADERS,
             follow_redirects=False,
         )
         base = self._http.base_url
-        self._lean_headers = [
-            ("Host", base.netloc.decode("ascii")),
-            ("User-Agent", f"aiq/{__version__}"),
-            ("Accept", "application/json"),
-        ]
+        self._lean_headers = [("Host", base.netloc.decode("ascii")), *_HEADERS.items()]
 
     # --- lifecycle ------------------------------------------------------------------------------
 
