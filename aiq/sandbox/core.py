@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiq.sandbox.config import AccountSpec, SandboxConfig
 from aiq.sandbox.faults import Faults
-from aiq.sandbox.practice import Practice
+from aiq.sandbox.practice import Practice, new_practice
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -109,7 +109,7 @@ class Sandbox:
             p = self._practices.get(account_id)
             if p is None:
                 spec = self.accounts[account_id]
-                p = Practice(
+                p = new_practice(
                     spec, self.config.seed, self.config.clinics, self.config.years, self.today
                 )
                 if self._days_advanced:

@@ -16,6 +16,12 @@ Kinds:
 - `expire_401`, `expire_json`, `expire_redirect`, `expire_html`: the session ends, in each form
   the contract lists (401; 200 `{"error": "Unauthenticated"}`; 200 `{"redirect": "/login"}`; an
   HTML login page). The token used is revoked, so retrying without signing in again fails again.
+
+Besides the faults, a test can *hold* requests (`faults.hold(after=n)`): the sandbox lets `n`
+matching requests through, then keeps the next one (or `count`) waiting until the test releases
+them. The client
+is then known to be mid-run, at a point the test chose, whatever the speed of the machine: the
+place to kill it, stop it or look at what it has written so far.
 """
 
 from __future__ import annotations
@@ -44,6 +50,40 @@ FAULT_KINDS: tuple[str, ...] = (
 )
 EXPIRY_KINDS = frozenset(k for k in FAULT_KINDS if k.startswith("expire_"))
 SIGN_IN_ENDPOINTS = frozenset({"login", "login_2fa"})
+
+
+class Hold:
+    """Requests held by the sandbox until `release()` (see `Faults.hold`)."""
+
+    def __init__(
+        self, after: int, count: int, endpoints: frozenset[str] | None, timeout: float
+    ) -> None:
+        self.to_pass = after
+        self.to_hold = count
+        self.endpoints = endpoints
+        self.timeout = timeout
+        self.reached = threading.Event()
+        """Set when the first held request has arrived (it waits from then on)."""
+        self._released = threading.Event()
+
+    def take(self, endpoint: str) -> bool:
+        """Whether a request to `endpoint` is to be held (called under the faults' lock)."""
+        if self.to_hold <= 0 or (self.endpoints is not None and endpoint not in self.endpoints):
+            return False
+        if self.to_pass > 0:
+            self.to_pass -= 1
+            return False
+        self.to_hold -= 1
+        return True
+
+    def release(self) -> None:
+        """Let the held requests (and any later ones) be answered."""
+        self._released.set()
+
+    def wait_released(self) -> bool:
+        """Called by the server for a held request: True once released, False on timeout."""
+        self.reached.set()
+        return self._released.wait(self.timeout)
 
 
 @dataclass
@@ -94,6 +134,7 @@ class Faults:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(0)
+        self._holds: list[Hold] = []
 
     def set(
         self,
@@ -157,10 +198,46 @@ class Faults:
         """Inject `kind` on the next matching request only."""
         self.add(kind, 1.0, count=1, endpoints=endpoints, delay=delay, retry_after=retry_after)
 
+    def hold(
+        self,
+        after: int = 0,
+        *,
+        count: int = 1,
+        endpoints: Iterable[str] | None = None,
+        timeout: float = 300.0,
+    ) -> Hold:
+        """Let `after` matching requests through, then hold the next `count` until released.
+
+        Held requests are answered normally once `release()` is called, or after `timeout`
+        seconds at the latest (so a forgotten hold cannot keep a server from stopping).
+        """
+        if after < 0 or count < 1:
+            raise ValueError("after must be zero or more, and count one or more")
+        h = Hold(after, count, frozenset(endpoints) if endpoints is not None else None, timeout)
+        with self._lock:
+            self._holds.append(h)
+        return h
+
+    def take_hold(self, endpoint: str) -> Hold | None:
+        """The hold that a request to `endpoint` must wait on, if any."""
+        with self._lock:
+            for h in self._holds:
+                if h.take(endpoint):
+                    return h
+        return None
+
+    def release_holds(self) -> None:
+        """Release every hold, waiting or not yet reached."""
+        with self._lock:
+            holds, self._holds = self._holds, []
+        for h in holds:
+            h.release()
+
     def clear(self) -> None:
-        """Remove every rule (counts of injected faults are kept)."""
+        """Remove every rule and release every hold (counts of injected faults are kept)."""
         with self._lock:
             self.rules.clear()
+        self.release_holds()
 
     def configure(self, doc: dict[str, Any]) -> None:
         """Apply a JSON document from `POST /__sandbox/faults`.

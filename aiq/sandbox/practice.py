@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-import json
+import pickle
 import random
+import threading
 import zlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from aiq.sandbox.catalog import Catalog, Clinic, build_catalog
 from aiq.sandbox.config import AccountSpec
@@ -39,6 +43,58 @@ _QUERY_CACHE = 32
 def derive_seed(*parts: object) -> int:
     """A stable 32-bit seed from parts (crc32: Python's str hash changes between processes)."""
     return zlib.crc32(":".join(map(str, parts)).encode())
+
+
+@dataclass
+class _Generated:
+    """A generated practice kept for reuse: its state as generated, and its truth at that state."""
+
+    state: bytes
+    truth: bytes | None = None
+
+
+_KEEP_GENERATED = 0
+_GENERATED: OrderedDict[tuple[Any, ...], _Generated] = OrderedDict()
+_GENERATED_LOCK = threading.Lock()
+
+
+def keep_generated(practices: int = 8) -> None:
+    """Keep the last `practices` generated practices in memory, so that another sandbox of the
+    same config and account starts from a copy instead of generating the data again.
+
+    For a process that builds many sandboxes alike (a test suite, a benchmark): a copy costs
+    about a third of generating, and a practice costs some megabytes while kept. Off (0) by
+    default.
+    """
+    global _KEEP_GENERATED
+    with _GENERATED_LOCK:
+        _KEEP_GENERATED = max(0, practices)
+        while len(_GENERATED) > _KEEP_GENERATED:
+            _GENERATED.popitem(last=False)
+
+
+def new_practice(
+    spec: AccountSpec, seed: int, n_clinics: int, years: int, today: dt.date
+) -> Practice:
+    """The practice of `spec`, generated, or copied from a kept one (see `keep_generated`)."""
+    if not _KEEP_GENERATED:
+        return Practice(spec, seed, n_clinics, years, today)
+    key = (spec, seed, n_clinics, years, today)
+    with _GENERATED_LOCK:
+        kept = _GENERATED.get(key)
+        if kept is not None:
+            _GENERATED.move_to_end(key)
+    if kept is None:
+        practice = Practice(spec, seed, n_clinics, years, today)
+        kept = _Generated(pickle.dumps(practice, protocol=pickle.HIGHEST_PROTOCOL))
+        with _GENERATED_LOCK:
+            _GENERATED[key] = kept
+            while len(_GENERATED) > _KEEP_GENERATED:
+                _GENERATED.popitem(last=False)
+    else:
+        practice = pickle.loads(kept.state)
+    practice._generated = kept
+    return practice
 
 
 class Practice:
@@ -70,6 +126,8 @@ class Practice:
         self._seq = 0
         self.version = 0
         self._cache: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
+        self._truth: tuple[int, bytes] | None = None
+        self._generated: _Generated | None = None
         self.model = DemandModel(
             self.catalog, self.history_start, today, self._new_patient, self._returning_patient
         )
@@ -322,9 +380,22 @@ class Practice:
 
         The records go through JSON, so they are exactly what a client decodes, and a caller
         may change them without touching the sandbox (the serialiser shares patient dicts).
+        The JSON is kept until the data changes: tests ask for the truth again and again.
         """
+        if self._truth is None or self._truth[0] != self.version:
+            kept = self._generated if self.version == 0 else None
+            data = kept.truth if kept is not None else None
+            if data is None:
+                data = orjson.dumps(self._truth_records())
+                if kept is not None:
+                    kept.truth = data
+            self._truth = (self.version, data)
+        copied: dict[str, list[dict[str, Any]]] = orjson.loads(self._truth[1])
+        return copied
+
+    def _truth_records(self) -> dict[str, list[dict[str, Any]]]:
         now, ser = self.now, self.serializer
-        records = {
+        return {
             "clinics": self.clinics(),
             "users": self.users(),
             "services": self.services(),
@@ -335,8 +406,12 @@ class Practice:
             ],
             "invoices": [ser.invoice(self.invoices[k], now) for k in sorted(self.invoices)],
         }
-        copied: dict[str, list[dict[str, Any]]] = json.loads(json.dumps(records))
-        return copied
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy starts with no caches of its own and no tie to a kept practice.
+        state = self.__dict__.copy()
+        state.update(_cache=OrderedDict(), _truth=None, _generated=None)
+        return state
 
     # -- anomalies --------------------------------------------------------------------------
 

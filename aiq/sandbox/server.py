@@ -72,6 +72,7 @@ def serve_in_thread(
             threading.Event().wait(0.01)
         yield RunningSandbox(sb, host, sock.getsockname()[1])
     finally:
+        sb.faults.release_holds()  # a held request would keep the server from stopping
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -174,3 +175,49 @@ def test_every_kind_is_known_and_unknown_ones_are_refused(sandbox_client: httpx.
     }
     resp = invoices(sandbox_client, **{"X-Sandbox-Fault": "gremlins"})
     assert resp.status_code == 400
+
+
+def test_a_hold_keeps_requests_waiting_until_released(
+    sandbox_server: RunningSandbox, sandbox_client: httpx.Client
+) -> None:
+    faults = sandbox_server.sandbox.faults
+    hold = faults.hold(1, count=2, endpoints=["invoices"])
+    assert sandbox_client.get("/api/clinics").status_code == 200  # another endpoint: not counted
+    assert invoices(sandbox_client).status_code == 200  # the one let through
+    answers: list[int] = []
+
+    def held_request() -> None:
+        with httpx.Client(base_url=sandbox_server.base_url, timeout=60) as other:
+            other.headers["Authorization"] = sandbox_client.headers["Authorization"]
+            answers.append(invoices(other).status_code)
+
+    waiting = [threading.Thread(target=held_request) for _ in range(2)]
+    for t in waiting:
+        t.start()
+    assert hold.reached.wait(60)
+    # While requests are held, the server answers the others.
+    assert sandbox_client.get("/api/clinics").status_code == 200
+    assert answers == []
+    hold.release()
+    for t in waiting:
+        t.join(60)
+    assert answers == [200, 200]
+    with pytest.raises(ValueError):
+        faults.hold(-1)
+
+
+def test_stopping_the_server_releases_its_holds() -> None:
+    with serve_in_thread(Sandbox(make_config(clinics=1))) as running:
+        hold = running.sandbox.faults.hold(0, timeout=600)
+        answered: list[int] = []
+
+        def held_request() -> None:
+            with httpx.Client(base_url=running.base_url, timeout=60) as client:
+                answered.append(client.get("/api/clinics").status_code)
+
+        waiting = threading.Thread(target=held_request)
+        waiting.start()
+        assert hold.reached.wait(60)
+    # The block ended without waiting for the hold's ten minutes, and the request was answered.
+    waiting.join(60)
+    assert answered == [401]
