@@ -4,16 +4,51 @@ from __future__ import annotations
 
 import os
 import secrets
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
+
+from aiq.sandbox.practice import keep_generated
 
 PG_URL = os.environ.get("AIQ_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 _pg_state: dict[str, str | None] = {}
+
+# Many tests serve a sandbox of the same config: generate each practice once per process.
+keep_generated(8)
+
+_opened: list[tuple[weakref.ref[Any], str]] = []
+"""Every Postgres connection a connection pool opened, with the test that was running."""
+
+
+@event.listens_for(Pool, "connect")
+def _track_connection(dbapi_connection: Any, _record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("psycopg"):
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0]
+        _opened.append((weakref.ref(dbapi_connection), test))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_connection_outlives_its_module() -> Iterator[None]:
+    """Every Postgres connection opened in a test module is closed by the module's end.
+
+    Left open, a connection is closed only when the garbage collector finds it, during some later
+    test, whose set-up then fails on psycopg's ResourceWarning. Here the module fails instead,
+    naming the test that opened it. (Module fixtures may keep a store open across its tests.)
+    """
+    start = len(_opened)
+    yield
+    left = [test for ref, test in _opened[start:] if (c := ref()) is not None and not c.closed]
+    del _opened[start:]
+    if left:
+        pytest.fail(f"{len(left)} Postgres connection(s) left open, opened in: {sorted(set(left))}")
 
 
 def postgres_unavailable() -> str | None:
