@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-import time
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import select
 
+from aiq.config import SyncSettings
 from aiq.sandbox.server import RunningSandbox
 from aiq.sandbox.testing import TEST_TODAY
 from aiq.store.db import Store
@@ -41,7 +43,7 @@ def test_daemon_syncs_on_schedule_survives_faults_and_refuses_a_second_instance(
     daemon.wait_for(lambda: runs(store, "failed") >= failed_before + 2, 60, "failed runs")
     sb.faults.set("reset", rate=0.3, seed=3)
     ok_before = runs(store, "ok") + runs(store, "partial")
-    time.sleep(1.5)
+    daemon.wait_for(lambda: sb.faults.injected["reset"] >= 3, 60, "connection resets")
     sb.faults.clear()
     daemon.wait_for(
         lambda: runs(store, "ok") >= ok_before + 1, 60, "a good run after the faults cleared"
@@ -57,11 +59,14 @@ def test_daemon_syncs_on_schedule_survives_faults_and_refuses_a_second_instance(
 def test_sigterm_in_the_middle_of_a_sync_loses_nothing(
     signed_in: tuple[str, RunningSandbox, Store],
     start_daemon: Callable[..., DaemonProcess],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     db_url, sandbox, store = signed_in
     sb = sandbox.sandbox
-    # Slow pages, so that the first (backfill) sync is still running when SIGTERM comes.
-    sb.faults.set("slow", rate=1.0, delay=0.15, endpoints=["appointments", "invoices"])
+    monkeypatch.setenv("AIQ_SYNC_BATCH_ROWS", "400")  # windows are committed early and often
+    # The first (backfill) sync gets 120 data pages (of about 400), then AR keeps every later
+    # request waiting: SIGTERM comes while the sync is surely in the middle, windows written.
+    held = sb.faults.hold(120, count=1000, endpoints=("appointments", "invoices"))
     daemon = start_daemon(db_url, *RUN)
     t = table_of(SyncRun)
 
@@ -73,20 +78,23 @@ def test_sigterm_in_the_middle_of_a_sync_loses_nothing(
             done = conn.execute(select(table_of(SyncWindow).c.window_start)).first()
         return busy is not None and done is not None
 
-    daemon.wait_for(running_with_progress, 90, "a sync in progress with windows written")
-    asked = time.monotonic()
-    assert daemon.terminate(timeout=20) == 0
-    took = time.monotonic() - asked
-    assert took < 10, f"the daemon took {took:.1f}s to stop"
+    daemon.wait_for(held.reached.is_set, 120, "the sync to reach the held requests")
+    daemon.wait_for(running_with_progress, 120, "a sync in progress with windows written")
+    served = sb.stats.total
+    daemon.proc.send_signal(signal.SIGTERM)
+    daemon.wait_for(lambda: "stopping after the current batch" in daemon.text(), 60, "the stop")
+    held.release()
+    assert daemon.terminate(timeout=120) == 0
+    # It stopped with what was in flight (each fetch thread's request, and at most one more it
+    # was about to send) and read none of the hundreds of pages left.
+    assert sb.stats.total - served <= 2 * SyncSettings().concurrency, daemon.text()
     log = daemon.text()
-    assert "stopping after the current batch" in log
     assert "finished windows are kept" in log
     with store.connect() as conn:
         statuses = [r[0] for r in conn.execute(select(t.c.status))]
     assert "running" not in statuses  # the run was closed in the log, not left dangling
 
     # The lock was released: a sync runs at once and ends equal to the ground truth.
-    sb.faults.clear()
     done = aiq_process(
         "--db", db_url, "sync", "--quiet", "--today", TEST_TODAY.isoformat(), timeout=300
     )  # fmt: skip

@@ -23,8 +23,9 @@ def test_a_slow_practice_does_not_hold_up_a_quick_one(
     quick_account = AccountSpec(account_id=7002, name="Quick Spa", email="quick@spa.example")
     slow = Sandbox(make_config(accounts=(slow_account,)))
     quick = Sandbox(make_config(accounts=(quick_account,), clinics=1))
-    # Every request of the slow practice's AR takes 0.2 s: its first sync runs for a while.
-    slow.faults.set("slow", rate=1.0, delay=0.2)
+    # The slow practice's AR holds its first data request until the test lets it go: its sync
+    # cannot end before the quick one has, unless the daemon made the quick one wait.
+    held = slow.faults.hold(0, endpoints=("appointments", "invoices"))
     with serve_in_thread(slow) as s_run, serve_in_thread(quick) as q_run:
         for account, running in ((slow_account, s_run), (quick_account, q_run)):
             done = aiq_process(
@@ -36,11 +37,13 @@ def test_a_slow_practice_does_not_hold_up_a_quick_one(
         store = open_store(db_url)
         try:
             daemon = start_daemon(db_url, "--interval-seconds", "3600", "--today", "2026-11-26")
+            daemon.wait_for(held.reached.is_set, 120, "the slow practice's sync to start")
             daemon.wait_for(lambda: _ended(store, "Quick Spa"), 120, "the quick practice's sync")
             # The quick practice finished while the slow one was still running.
             assert not _ended(store, "Slow Spa"), daemon.text()
             assert _started(store, "Slow Spa")
-            assert daemon.terminate() == 0
+            held.release()
+            assert daemon.terminate(timeout=120) == 0
         finally:
             store.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -97,11 +98,33 @@ def test_second_sync_of_the_same_org_is_locked_out(
 
 
 def test_lock_waits_when_asked(store: Store, org_id: int) -> None:
-    lock = SyncLock(store, org_id)
-    lock.acquire()
-    threading.Timer(0.5, lock.release).start()
-    with SyncLock(store, org_id, wait_seconds=10):
-        pass
+    holder = SyncLock(store, org_id)
+    released = threading.Event()
+    holder.acquire()
+    try:
+        # Not asked to wait: refused at once. Asked to wait a little: refused after the wait.
+        with pytest.raises(Locked):
+            SyncLock(store, org_id).acquire()
+        began = time.monotonic()
+        with pytest.raises(Locked):
+            SyncLock(store, org_id, wait_seconds=0.3).acquire()
+        assert time.monotonic() - began >= 0.3
+        # Asked to wait long enough: it waits for the holder, however long that takes.
+        got: list[bool] = []
+
+        def waiter() -> None:
+            with SyncLock(store, org_id, wait_seconds=120):
+                got.append(released.is_set())
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive() and got == [], "the waiter did not wait for the lock"
+    finally:
+        released.set()
+        holder.release()
+    thread.join(120)
+    assert got == [True], "the waiter took the lock before it was released"
 
 
 def _fake_ar(records: dict[str, list[dict[str, Any]]]) -> httpx.MockTransport:

@@ -1,9 +1,13 @@
-"""`kill -9` at random points of a real `aiq sync` process loses nothing and duplicates nothing."""
+"""`kill -9` of a real `aiq sync` process mid-run loses nothing and duplicates nothing.
+
+The kill points are fixed by the sandbox, not by the clock: it holds the Nth request of the sync
+until the test has killed the process, so the process is always mid-run (some windows committed,
+others in flight) however fast or loaded the machine is.
+"""
 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -15,15 +19,21 @@ from sqlalchemy import func, select
 from aiq.sandbox.config import DEFAULT_EMAIL, DEFAULT_PASSWORD
 from aiq.sandbox.server import RunningSandbox
 from aiq.store.db import open_store
-from aiq.store.models import SyncRun, table_of
+from aiq.store.models import SyncRun, SyncWindow, table_of
+from aiq.store.orgs import resolve_org
 from tests.helpers import aiq_process
 from tests.sync.conftest import SINCE
 from tests.sync.truth import assert_matches_truth
 
+KILL_AFTER_REQUESTS = (90, 70, 50)
+"""Where each run is killed: after this many of its data requests (a full sync makes about 400)."""
 
-def test_sync_killed_at_random_points_then_rerun_matches_truth(
-    db_url: str, fresh_served: RunningSandbox
+
+def test_sync_killed_mid_run_then_rerun_matches_truth(
+    db_url: str, fresh_served: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Small batches: many commits, so that every kill lands between some of them.
+    monkeypatch.setenv("AIQ_SYNC_BATCH_ROWS", "400")
     sb = fresh_served.sandbox
     login = aiq_process(
         "--db", db_url, "login", "--email", DEFAULT_EMAIL, "--password-stdin",
@@ -35,37 +45,38 @@ def test_sync_killed_at_random_points_then_rerun_matches_truth(
         sys.executable, "-m", "aiq", "--db", db_url, "sync", "--quiet", "--wait", "30",
         "--today", sb.now.date().isoformat(), "--since", SINCE.isoformat(),
     ]  # fmt: skip
-    rng = random.Random(20261126)
-    kills = 0
-    for _ in range(4):
-        proc = subprocess.Popen(sync_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 3.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(30)
-    assert kills >= 2, "the sync finished before it could be killed; the test needs a slower sync"
-    done = subprocess.run(sync_args, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
     store = open_store(db_url)
+    windows = table_of(SyncWindow)
     try:
-        org_id = store_org_id(store)
-        assert_matches_truth(store, sb, org_id)
+        done_before = 0
+        for after in KILL_AFTER_REQUESTS:
+            hold = sb.faults.hold(after, endpoints=("appointments", "invoices"))
+            proc = subprocess.Popen(sync_args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                deadline = time.monotonic() + 300  # a last guard; the hold is the event
+                while not hold.reached.wait(0.05):
+                    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                    assert time.monotonic() < deadline, "the sync never reached the hold"
+                proc.send_signal(signal.SIGKILL)
+                assert proc.wait(60) == -signal.SIGKILL
+            finally:
+                hold.release()
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(60)
+                if proc.stderr:
+                    proc.stderr.close()
+            with store.connect() as conn:
+                done = conn.execute(select(func.count()).select_from(windows)).scalar_one()
+            # Each killed run kept what it had finished, and the next went on from there.
+            assert done > done_before
+            done_before = done
+        assert done_before > 0, "no window was committed before the kills"
+        finished = subprocess.run(sync_args, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr
+        assert_matches_truth(store, sb, resolve_org(store, None).id)
         with store.connect() as conn:
-            runs = conn.execute(
-                select(func.count())
-                .select_from(table_of(SyncRun))
-                .where(table_of(SyncRun).c.status == "ok")
-            ).scalar_one()
-        assert runs >= 1
+            statuses = [r[0] for r in conn.execute(select(table_of(SyncRun).c.status))]
+        assert statuses.count("ok") == 1
     finally:
         store.dispose()
-
-
-def store_org_id(store: object) -> int:
-    from aiq.store.orgs import resolve_org
-
-    return int(resolve_org(store, None).id)  # type: ignore[arg-type]
-
-
-pytestmark = pytest.mark.slow
