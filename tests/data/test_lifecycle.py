@@ -28,6 +28,9 @@ from aiq.store.vault_models import ARLogin, Credential
 from tests.export.fixtures import ORG_A, ORG_B, Synced
 from tests.helpers import aiq
 
+# One worker builds the synced templates (tests/export/fixtures.py) and runs every test on them.
+pytestmark = pytest.mark.xdist_group("synced")
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
