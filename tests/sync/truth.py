@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -42,71 +43,78 @@ TABLES = {
 }
 
 
-def _key(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
-    if table == "appointment_service":
-        return (row["appointment_id"], row["position"])
-    return (row["id"],)
+KEY_COLUMNS = {t: ("id",) for t in TABLES} | {"appointment_service": ("appointment_id", "position")}
+
+Rows = dict[tuple[Any, ...], tuple[Any, ...]]
+"""A table's rows by key, each row a tuple of the table's compared columns."""
+
+
+def _keyed(table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> Rows:
+    at = [columns.index(c) for c in KEY_COLUMNS[table]]
+    out: Rows = {}
+    for row in rows:
+        key = tuple(row[i] for i in at)
+        assert key not in out, f"{table} {key} is duplicated"
+        out[key] = row
+    return out
 
 
 def expected_rows(
     sb: Sandbox, org_id: int, account_id: int | None = None, horizon: date | None = None
-) -> dict[str, dict[Any, dict[str, Any]]]:
-    """What the database should hold for the org: the truth through the mapping.
+) -> dict[str, tuple[tuple[str, ...], Rows]]:
+    """What the database should hold for the org: the truth through the mapping, as the
+    compared columns of each table and its rows.
 
     Appointments dated after ``horizon`` (the last day a sync reads ahead) are left out.
     """
     truth = sb.truth(account_id)
-    out: dict[str, dict[Any, dict[str, Any]]] = {t: {} for t in TABLES}
+    out: dict[str, tuple[tuple[str, ...], Rows]] = {}
 
-    def put(table: str, row: dict[str, Any]) -> None:
-        out[table][_key(table, row)] = row
+    def mapped(table: str, rows: list[dict[str, Any]]) -> None:
+        columns = tuple(rows[0]) if rows else KEY_COLUMNS[table]
+        out[table] = (columns, _keyed(table, columns, (tuple(r.values()) for r in rows)))
 
-    for r in truth["clinics"]:
-        put("clinic", mapping.map_clinic(org_id, r))
+    mapped("clinic", [mapping.map_clinic(org_id, r) for r in truth["clinics"]])
     zones = {c["id"]: mapping.zone(c["timezone"]) for c in truth["clinics"]}
-    for r in truth["users"]:
-        put("staff", mapping.map_staff(org_id, r))
-    for r in truth["product_categories"]:
-        put("category", mapping.map_category(org_id, r))
-    for r in truth["services"]:
-        put("service", mapping.map_service(org_id, r))
-    for r in truth["products"]:
-        put("product", mapping.map_product(org_id, r))
-    as_dict = mapping.as_dict
+    mapped("staff", [mapping.map_staff(org_id, r) for r in truth["users"]])
+    mapped("category", [mapping.map_category(org_id, r) for r in truth["product_categories"]])
+    mapped("service", [mapping.map_service(org_id, r) for r in truth["services"]])
+    mapped("product", [mapping.map_product(org_id, r) for r in truth["products"]])
+    appointments, services = [], []
+    local_date = mapping.APPOINTMENT_COLUMNS.index("local_date")
     for r in truth["appointments"]:
         a = mapping.map_appointment(org_id, r, zones)
-        row = as_dict(mapping.APPOINTMENT_COLUMNS, a.row)
-        if horizon is not None and row["local_date"] > horizon:
+        if horizon is not None and a.row[local_date] > horizon:
             continue
-        put("appointment", row)
-        for s in a.services:
-            put("appointment_service", as_dict(mapping.APPOINTMENT_SERVICE_COLUMNS, s))
+        appointments.append(a.row)
+        services.extend(a.services)
+    invoices, items, payments, refunds = [], [], [], []
     for r in truth["invoices"]:
         m = mapping.map_invoice(org_id, r, zones)
-        put("invoice", as_dict(mapping.INVOICE_COLUMNS, m.row))
-        for i in m.items:
-            put("invoice_item", as_dict(mapping.INVOICE_ITEM_COLUMNS, i))
-        for p in m.payments:
-            put("payment", as_dict(mapping.PAYMENT_COLUMNS, p))
-        for f in m.refunds:
-            put("refund", as_dict(mapping.REFUND_COLUMNS, f))
+        invoices.append(m.row)
+        items.extend(m.items)
+        payments.extend(m.payments)
+        refunds.extend(m.refunds)
+    for table, columns, rows in (
+        ("appointment", mapping.APPOINTMENT_COLUMNS, appointments),
+        ("appointment_service", mapping.APPOINTMENT_SERVICE_COLUMNS, services),
+        ("invoice", mapping.INVOICE_COLUMNS, invoices),
+        ("invoice_item", mapping.INVOICE_ITEM_COLUMNS, items),
+        ("payment", mapping.PAYMENT_COLUMNS, payments),
+        ("refund", mapping.REFUND_COLUMNS, refunds),
+    ):
+        out[table] = (columns, _keyed(table, columns, (tuple(row) for row in rows)))
     return out
 
 
-def actual_rows(store: Store, org_id: int) -> dict[str, dict[Any, dict[str, Any]]]:
-    """What the database holds for the org."""
-    out: dict[str, dict[Any, dict[str, Any]]] = {}
+def actual_rows(store: Store, org_id: int, columns: dict[str, tuple[str, ...]]) -> dict[str, Rows]:
+    """What the database holds for the org, in the given columns of each table."""
+    out: dict[str, Rows] = {}
     with store.connect() as conn:
         for name, model in TABLES.items():
             table = table_of(model)
-            rows = conn.execute(select(table).where(table.c.org_id == org_id)).mappings().all()
-            found: dict[Any, dict[str, Any]] = {}
-            for r in rows:
-                d = dict(r)
-                k = _key(name, d)
-                assert k not in found, f"{name} {k} is duplicated"
-                found[k] = d
-            out[name] = found
+            query = select(*(table.c[c] for c in columns[name])).where(table.c.org_id == org_id)
+            out[name] = _keyed(name, columns[name], (tuple(r) for r in conn.execute(query)))
     return out
 
 
@@ -118,15 +126,17 @@ def assert_matches_truth(
         sb.now.date() + timedelta(days=future_days), SyncSettings().window_days
     ).end
     want = expected_rows(sb, org_id, account_id, horizon)
-    have = actual_rows(store, org_id)
+    have = actual_rows(store, org_id, {t: cols for t, (cols, _) in want.items()})
     for table in TABLES:
-        w, h = want[table], have[table]
+        columns, w = want[table]
+        h = have[table]
+        if w == h:
+            continue
         missing = sorted(set(w) - set(h))[:5]
         extra = sorted(set(h) - set(w))[:5]
         assert not missing and not extra, f"{table}: missing {missing}, extra {extra}"
         for k, row in w.items():
-            got = {c: h[k][c] for c in row}
-            if got != row:
-                diff = {c: (row[c], got[c]) for c in row if row[c] != got[c]}
+            if h[k] != row:
+                diff = {c: (a, b) for c, a, b in zip(columns, row, h[k], strict=True) if a != b}
                 raise AssertionError(f"{table} {k} differs (expected, stored): {diff}")
-    return {t: len(v) for t, v in want.items()}
+    return {t: len(rows) for t, (_, rows) in want.items()}
