@@ -23,7 +23,7 @@ trap cleanup EXIT
 
 git clone --quiet "$repo" "$work/aiq"
 cd "$work/aiq"
-make install >/dev/null
+make install >/dev/null 2>&1
 for _ in $(seq 1 "$HOGS"); do
   python3 -c 'while True: pass' &
   hogs+=($!)

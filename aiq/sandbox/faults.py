@@ -19,9 +19,8 @@ Kinds:
 
 Besides the faults, a test can *hold* requests (`faults.hold(after=n)`): the sandbox lets `n`
 matching requests through, then keeps the next one (or `count`) waiting until the test releases
-them. The client
-is then known to be mid-run, at a point the test chose, whatever the speed of the machine: the
-place to kill it, stop it or look at what it has written so far.
+them. The client is then known to be mid-run, at a point the test chose, whatever the speed of
+the machine: the place to kill it, stop it or look at what it has written so far.
 """
 
 from __future__ import annotations
