@@ -2,7 +2,7 @@
 
 Detectors (``aiq.alerts.detect``) look at the store: syncs that keep failing, data older than the
 schedule allows, upstream fields that appeared or vanished, and days whose business figures sit
-far from the same weekday's baseline (``aiq.alerts.figures``, as ``metrics.md`` defines them).
+far from the same weekday's baseline (``aiq.alerts.figures``, as ``docs/reports.md`` defines them).
 Each problem found is a ``Finding`` with a fingerprint; ``aiq.alerts.ledger`` keeps one alert per
 fingerprint, open until the problem clears, and records what was sent for it, so every alert is
 sent once when it opens (a reminder at most every ``remind_hours``) and a resolved note once.

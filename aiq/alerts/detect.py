@@ -315,7 +315,7 @@ def anomalies(
     first: date | None = None,
     last: date | None = None,
 ) -> Findings:
-    """Clinic-days whose figures sit far from the same weekday's baseline (metrics.md).
+    """Clinic-days whose figures sit far from the same weekday's baseline (docs/reports.md).
 
     By default the ``days`` complete local days before each clinic's today are judged; ``first``
     and ``last`` judge a range instead (a quarter, in tests and `aiq alerts check`).

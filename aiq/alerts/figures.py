@@ -1,6 +1,6 @@
 """Daily business figures per clinic from the rollups, and how far a day sits from normal.
 
-The figures are those of ``metrics.md``: net sales (AR's Sales Summary formula, from
+The figures are those of ``docs/reports.md``: net sales (AR's Sales Summary formula, from
 ``rollup_sales_daily``), completed appointments and the cancellation rate (canceled / resolved,
 from ``rollup_appointments_daily``). A day is compared with the same weekday of the trailing
 weeks (8 by default): the median is the baseline and the median absolute deviation (scaled by
@@ -101,7 +101,7 @@ Days = dict[tuple[int, date], ClinicDay]
 
 
 def net_sales_part(line: str, row: Any) -> int:
-    """One rollup line's part of net sales (metrics.md), in cents.
+    """One rollup line's part of net sales (docs/reports.md), in cents.
 
     net sales = item value - wallet debits - discounts - processing fees - gift card and wallet
     payments - refunds (tips and tax are added to total sales and taken out again).

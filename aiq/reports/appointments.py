@@ -1,4 +1,4 @@
-"""`aiq report appointments`: counts by status, rates, and their breakdowns (metrics.md).
+"""`aiq report appointments`: counts by status, rates, and their breakdowns (docs/reports.md).
 
 Counts come from ``rollup_appointments_daily`` (out-of-office entries are already left out);
 only the split of still-open appointments into *upcoming* (start in the future) and *unresolved*
@@ -32,7 +32,7 @@ def ratio(part: int, whole: int) -> float | None:
 
 @dataclass
 class AppointmentFigures:
-    """The appointment figures of metrics.md for one period or one group."""
+    """The appointment figures of docs/reports.md for one period or one group."""
 
     booked: int = 0
     completed: int = 0

@@ -1,6 +1,6 @@
 """`aiq report services` and `aiq report products`: what sold, per item and per category.
 
-Per service, per retail product and per category (metrics.md): units (sum of quantity), item
+Per service, per retail product and per category (docs/reports.md): units (sum of quantity), item
 value, discounts, net (value minus item discount) and share of the total net. Retail adds cost
 (cost to company * units) and margin. The retail attach rate is the share of counted invoices
 holding a ``service`` item that also hold a ``retail`` item.

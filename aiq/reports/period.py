@@ -4,7 +4,7 @@ A period is a closed range of calendar dates, ``[start, end]``. ``--month 2026-1
 month; ``--from/--to`` any range; no option is the current month. The current month is reported
 *to date*: nothing after today exists yet, so its figures are month-to-date figures.
 
-Comparisons (metrics.md): the previous period of equal length, and the same period a year
+Comparisons (docs/reports.md): the previous period of equal length, and the same period a year
 earlier. A calendar month compares with the previous calendar month (the length that matters to an
 owner is "one month", not 31 days), and the current month to date with the same days of the
 previous month; any other range with the same number of days just before it.

@@ -1,6 +1,6 @@
 """`aiq report providers`: each provider's sales, tips, appointments, goals and commission.
 
-Definitions (metrics.md), per staff member with ``is_provider``:
+Definitions (docs/reports.md), per staff member with ``is_provider``:
 
 - sales: item value minus item discount of the items that are theirs (``employee_id``) on
   counted invoices; tips: the tips of invoices that are theirs;

@@ -244,7 +244,7 @@ def open_weekdays(db: Reader, scope: Scope, today: date) -> dict[int, set[int]]:
 
 
 def month_to_date(db: Reader, scope: Scope, today: date) -> MonthToDate:
-    """Net sales of this month to date and the run-rate projection for the month (metrics.md).
+    """Net sales of this month to date and the run-rate projection for the month (docs/reports.md).
 
     Per clinic: month-to-date net sales / elapsed open days * open days in the month, where an
     open day is a weekday on which the clinic had a completed appointment in the past 8 weeks;

@@ -1,4 +1,4 @@
-"""AR's Sales Summary, computed from ``rollup_sales_daily`` (see metrics.md).
+"""AR's Sales Summary, computed from ``rollup_sales_daily`` (see docs/reports.md).
 
 The rollup holds, per clinic-local day, clinic, employee, category and *line*, the sums a figure
 needs: item lines (``service``, ``retail``, ...) carry item value, item discounts, item tax and
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from aiq.reports.scope import Scope
     from aiq.store.reader import Reader
 
-# Item types, as metrics.md groups them.
+# Item types, as docs/reports.md groups them.
 PROCEDURES = ("service",)
 RETAIL = ("retail",)
 MEMBERSHIPS = ("membership",)
@@ -73,8 +73,8 @@ class LineSums:
 class SalesSummary:
     """Every figure of AR's Sales Summary for one period (and one group of a breakdown), in cents.
 
-    ``other_items`` is the value of item types metrics.md does not name (none today); it counts in
-    total sales like every item.
+    ``other_items`` is the value of item types docs/reports.md does not name (none today); it
+    counts in total sales like every item.
     """
 
     procedures: int = 0
@@ -287,7 +287,9 @@ class TicketStats:
 
 
 def average_ticket(db: Reader, scope: Scope, period: Period) -> TicketStats:
-    """(procedures + retail - discounts of invoices holding either) / those invoices (metrics.md).
+    """(procedures + retail - discounts of invoices holding either) / those invoices.
+
+    As docs/reports.md defines it.
 
     With a provider filter: the provider's service and retail items, less their item discounts,
     over the counted invoices that hold one of them.

@@ -1,6 +1,6 @@
 """Sync health: the run log and each stream's freshness against the schedule.
 
-Freshness follows Airbyte's convention (metrics.md): a stream is ``fresh`` within one schedule
+Freshness follows Airbyte's convention (docs/reports.md): a stream is ``fresh`` within one schedule
 interval of its last successful sync, ``delayed`` past one interval, ``stale`` past two, and
 ``never`` when it has not been synced at all. The interval is the daemon's
 (``[daemon] interval_minutes``).

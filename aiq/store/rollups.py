@@ -1,6 +1,6 @@
 """Daily rollups, rebuilt from the facts for the dates a sync touched.
 
-The definitions follow docs/reports.md (metrics.md): only counted invoices (paid, partially paid,
+The definitions follow docs/reports.md: only counted invoices (paid, partially paid,
 refunded, partially refunded) feed sales; payments count on their own date; refunds on theirs, for
 invoices that are not void; out-of-office entries are not appointments.
 """

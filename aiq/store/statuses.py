@@ -1,4 +1,4 @@
-"""The status vocabularies the rollups and the reports agree on (metrics.md).
+"""The status vocabularies the rollups and the reports agree on (docs/reports.md).
 
 A module of its own, with no import, so the report read path can use them without loading the
 rollup builder and SQLAlchemy.

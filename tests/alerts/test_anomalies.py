@@ -1,4 +1,4 @@
-"""Business anomalies (metrics.md) on synced sandbox data: found when injected, quiet otherwise."""
+"""Business anomalies (docs/reports.md) on synced sandbox data: found when injected, else quiet."""
 
 from __future__ import annotations
 

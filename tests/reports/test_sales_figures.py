@@ -1,4 +1,4 @@
-"""Every Sales Summary figure of metrics.md on the hand-built practice, worked out by hand.
+"""Every Sales Summary figure of docs/reports.md on the hand-built practice, worked out by hand.
 
 See tests/reports/handmade.py for the invoices; the arithmetic is in the comments. Each test runs
 on SQLite and on Postgres (the ``hand_store`` fixture).

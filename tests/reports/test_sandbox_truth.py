@@ -2,7 +2,7 @@
 from the sandbox's ground truth, for several months and clinics, on SQLite and Postgres.
 
 The direct computation reads the invoices exactly as AR serialises them (decimal strings, local
-timestamps) and applies metrics.md with nothing of aiq's in between: no mapping, no rollups.
+timestamps) and applies docs/reports.md with nothing of aiq's in between: no mapping, no rollups.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def cents(text: Any) -> int:
 
 
 def truth_summary(truth: dict[str, Any], period: Period, clinic: int | None) -> dict[str, int]:
-    """metrics.md's Sales Summary straight from the sandbox's invoices."""
+    """docs/reports.md's Sales Summary straight from the sandbox's invoices."""
     f: Counter[str] = Counter()
 
     def inside(ts: str | None, fallback: str) -> bool:
