@@ -10,12 +10,13 @@ Every change is recorded in the audit log.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from aiq import audit
+from aiq.clock import utcnow
 from aiq.errors import PermissionDenied, UsageError
 from aiq.roles import Action, Role, require
 from aiq.store.db import Store
@@ -82,7 +83,7 @@ def set_member(store: Store, org: OrgRef, db_role: str, role: str, *, new: bool)
     require(store, org.id, Action.MANAGE_MEMBERS, org_name=org.name)
     _need_postgres(store)
     wanted = _role(role)
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utcnow()
     try:
         with store.begin() as conn:
             me = audit.current_actor(conn)
@@ -222,7 +223,7 @@ def add_org(store: Store, name: str) -> OrgRef:
                 ar_base_url="",
                 currency="USD",
                 status="active",
-                created_at=datetime.now(UTC).replace(tzinfo=None),
+                created_at=utcnow(),
             )
             .returning(org_table.c.id)
         ).scalar_one()

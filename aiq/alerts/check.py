@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from aiq.alerts import detect, figures, ledger
 from aiq.alerts.message import alert_message, test_message
 from aiq.alerts.notify import DeliveryFailed, Notifier, build_notifiers
+from aiq.clock import utcnow
 from aiq.store.db import Store
 from aiq.store.orgs import OrgRef
 
@@ -95,7 +96,7 @@ def check_org(
     result = CheckResult(org.name)
     if not settings.enabled:
         return result
-    now = now or detect.utcnow()
+    now = now or utcnow()
     for findings in detect_all(
         store, org, settings, interval=interval, today=today, trouble=trouble, now=now
     ):
@@ -172,7 +173,7 @@ class TestResult:
 
 def send_test(settings: AlertSettings, now: datetime | None = None) -> list[TestResult]:
     """Send a test message through every configured notifier (email ones unless switched off)."""
-    message = test_message(now or detect.utcnow())
+    message = test_message(now or utcnow())
     out = []
     for n in build_notifiers(settings):
         if n.is_email and not settings.email:

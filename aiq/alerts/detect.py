@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from aiq.alerts import figures
 from aiq.alerts.model import Finding
+from aiq.clock import utcnow
 from aiq.store.db import Store
 from aiq.store.models import (
     Category,
@@ -31,11 +32,6 @@ from aiq.store.models import (
 )
 
 MISSING_FIELD = re.compile(r"required field '([^']+)' is missing")
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, as the store keeps timestamps."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from math import sqrt
 from statistics import median
-from typing import Any
 
 from sqlalchemy import select
 
+from aiq.reports.sales import LineSums, line_net_sales
 from aiq.store.db import Store
 from aiq.store.models import RollupAppointmentsDaily, RollupSalesDaily, table_of
 
@@ -100,21 +100,6 @@ class ClinicDay:
 Days = dict[tuple[int, date], ClinicDay]
 
 
-def net_sales_part(line: str, row: Any) -> int:
-    """One rollup line's part of net sales (docs/reports.md), in cents.
-
-    net sales = item value - wallet debits - discounts - processing fees - gift card and wallet
-    payments - refunds (tips and tax are added to total sales and taken out again).
-    """
-    if line == "invoice":
-        return -int(row.discount_cents) - int(row.fee_cents)
-    if line == "refund":
-        return -int(row.amount_cents)
-    if line.startswith("payment:"):
-        return -int(row.amount_cents) if line in ("payment:egift", "payment:wallet") else 0
-    return int(row.value_cents) - int(row.wallet_debit_cents)
-
-
 def load_days(store: Store, org_id: int, first: date, last: date) -> Days:
     """Every clinic-day of ``org_id`` from ``first`` to ``last`` that the rollups hold."""
     s = table_of(RollupSalesDaily)
@@ -131,12 +116,25 @@ def load_days(store: Store, org_id: int, first: date, last: date) -> Days:
                 s.c.value_cents,
                 s.c.discount_cents,
                 s.c.fee_cents,
+                s.c.tax_cents,
+                s.c.tip_cents,
                 s.c.wallet_debit_cents,
                 s.c.amount_cents,
             ).where(s.c.org_id == org_id, s.c.local_date.between(first, last))
         ):
             d = days[(int(row.clinic_id), row.local_date)]
-            part = net_sales_part(str(row.line), row)
+            part = line_net_sales(
+                LineSums(
+                    str(row.line),
+                    value_cents=int(row.value_cents),
+                    discount_cents=int(row.discount_cents),
+                    tax_cents=int(row.tax_cents),
+                    tip_cents=int(row.tip_cents),
+                    fee_cents=int(row.fee_cents),
+                    wallet_debit_cents=int(row.wallet_debit_cents),
+                    amount_cents=int(row.amount_cents),
+                )
+            )
             d.has_sales = True
             d.net_sales += part
             d.sales_by_provider[int(row.employee_id)] += part

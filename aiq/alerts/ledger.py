@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 
-from aiq.alerts.detect import Findings, utcnow
+from aiq.alerts.detect import Findings
 from aiq.alerts.model import EMAIL, REMINDED_KINDS
+from aiq.clock import utcnow
 from aiq.store.alert_models import Alert, AlertDelivery, AlertMute
 from aiq.store.db import Store
 from aiq.store.models import table_of

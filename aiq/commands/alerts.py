@@ -184,7 +184,7 @@ def mute(
 ) -> None:
     """Stop sending one kind of alert (alerts are still recorded and listed)."""
     from aiq.alerts.ledger import mute as do_mute
-    from aiq.alerts.ledger import utcnow
+    from aiq.clock import utcnow
 
     state = get_state(ctx)
     k = _kind(kind)

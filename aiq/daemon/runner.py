@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from aiq.clock import utcnow
 from aiq.daemon import sdnotify
 from aiq.daemon.pidfile import PidFile, write_status
 from aiq.errors import AiqError
@@ -42,11 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("aiq.daemon")
 MAX_SLEEP = 60.0
 RECENT_FAILURES = 20
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, as the store keeps timestamps."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import logging
 import signal
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from aiq.clock import utcnow
 from aiq.errors import AiqError, Interrupted, Locked
 
 log = logging.getLogger("aiq.daemon")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -39,6 +39,7 @@ from sqlalchemy import Connection, MetaData, Table, create_engine, func, inspect
 from sqlalchemy.pool import NullPool
 
 from aiq.audit import record
+from aiq.clock import utcnow
 from aiq.data.dump import MAGIC, DumpReader, DumpTable, write_dump
 from aiq.errors import DatabaseTooNew, StoreError, UsageError
 from aiq.store import bulk
@@ -527,7 +528,7 @@ def prune_backups(
     days = settings.data.backup_keep_days if keep_days is None else keep_days
     if days < 0:
         raise UsageError("backup_keep_days must be 0 or more")
-    cutoff = (now or datetime.now(UTC).replace(tzinfo=None)) - timedelta(days=days)
+    cutoff = (now or utcnow()) - timedelta(days=days)
     removed = []
     for path in list_backups(settings):
         taken = backup_time(path)

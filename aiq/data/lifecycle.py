@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Table, delete, select, update
 
 from aiq.audit import record
+from aiq.clock import utcnow
 from aiq.data.orgs import ACTIVE, DELETED, OrgRecord, get_org, org_table
 from aiq.errors import UsageError
 from aiq.store.db import Store
@@ -44,11 +45,6 @@ GLOBAL_TABLES = frozenset({"org", "audit_log", "vault_key"})
 
 DEFAULT_RETENTION_DAYS = 30
 PURGE_LOCK_WAIT_SECONDS = 120.0
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, as the store keeps timestamps."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def org_tables() -> list[Table]:

@@ -224,6 +224,15 @@ def summarize(lines: Iterable[LineSums], *, item_level: bool = False) -> SalesSu
     return s
 
 
+def line_net_sales(line: LineSums) -> int:
+    """One rollup line's part of net sales, in cents: the Sales Summary of that line alone.
+
+    For callers that attribute net sales line by line (the anomaly detector's clinic-days, their
+    providers and categories); the sum of the parts is the net sales of the lines together.
+    """
+    return summarize((line,)).net_sales
+
+
 _KEYS = {
     "clinic": "clinic_id",
     "employee": "employee_id",

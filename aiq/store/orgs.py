@@ -8,11 +8,11 @@ nobody has signed in yet (exit 4, "run aiq login").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from aiq.clock import utcnow
 from aiq.errors import AuthRequired, UsageError
 from aiq.store.db import Store
 from aiq.store.models import Org
@@ -150,7 +150,7 @@ def claim_org(
         return OrgRef(org.id, org.name, ar_account_id, ar_base_url, "active")
     assert name is not None
     refuse_if_deleted(conn, name)
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utcnow()
     new_id = conn.execute(
         insert(_org)
         .values(

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 
 from aiq.ar import mapping
 from aiq.ar.client import ARClient
+from aiq.clock import utcnow
 from aiq.config import SyncSettings
 from aiq.errors import (
     AiqError,
@@ -47,7 +48,7 @@ from aiq.store.models import (
     table_of,
 )
 from aiq.sync.plan import StreamPlan, Window, plan_windows
-from aiq.sync.writer import Counts, WindowResult, Writer, utcnow
+from aiq.sync.writer import Counts, WindowResult, Writer
 
 log = logging.getLogger("aiq.sync")
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
@@ -34,6 +34,7 @@ from aiq.ar.mapping import (
     MappedInvoice,
     Row,
 )
+from aiq.clock import utcnow
 from aiq.store import bulk
 from aiq.store.db import Store
 from aiq.store.models import (
@@ -76,11 +77,6 @@ class WindowResult:
     skipped: list[str] = field(default_factory=list)
     requests: int = 0
     unknown_fields: set[str] = field(default_factory=set)
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, as the store keeps it."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class _Statistics:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from aiq.clock import utcnow
 from aiq.errors import AuthRequired, CredentialsCorrupt, MasterKeyMissing, UsageError
 from aiq.store.orgs import OrgRef
 from aiq.store.vault_models import ARLogin, Credential, VaultKey
@@ -52,11 +52,6 @@ def say_once(announce: Announce | None, message: str) -> None:
         return
     _announced.add(message)
     announce(message)
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, as the store keeps timestamps."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, insert, select
 
+from aiq.clock import utcnow
 from aiq.store.orgs import OrgRef, claim_org
-from aiq.vault.credentials import Announce, Vault, ar_login_table, credential_table, utcnow
+from aiq.vault.credentials import Announce, Vault, ar_login_table, credential_table
 from aiq.vault.redact import register_secret
 
 if TYPE_CHECKING:

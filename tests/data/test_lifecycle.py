@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select
 
 from aiq.audit import entries
+from aiq.clock import utcnow
 from aiq.config import load_settings
 from aiq.data.backup import backup_dir, backup_name
 from aiq.data.lifecycle import (
@@ -30,10 +31,6 @@ from tests.helpers import aiq
 
 # One worker builds the synced templates (tests/export/fixtures.py) and runs every test on them.
 pytestmark = pytest.mark.xdist_group("synced")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _sign_in(store: Store, org_id: int) -> None:
@@ -155,11 +152,11 @@ def test_purge_removes_every_row_of_the_org_and_nothing_else(
     assert all(a_before[t] > 0 for t in ("invoice", "invoice_item", "alert_delivery", "sync_run"))
     settings = load_settings()
     # Deleted 31 days ago: due. A backup older than 90 days is pruned in the same pass.
-    delete_org(store, find_org_record(store, ORG_A), now=_utcnow() - timedelta(days=31))
+    delete_org(store, find_org_record(store, ORG_A), now=utcnow() - timedelta(days=31))
     folder = backup_dir(settings)
     folder.mkdir(parents=True)
-    old = folder / backup_name("sqlite", _utcnow() - timedelta(days=95))
-    young = folder / backup_name("sqlite", _utcnow() - timedelta(days=5))
+    old = folder / backup_name("sqlite", utcnow() - timedelta(days=95))
+    young = folder / backup_name("sqlite", utcnow() - timedelta(days=5))
     old.write_bytes(b"x")
     young.write_bytes(b"x")
     r = aiq(capsys, "--db", synced.url, "data", "purge", "--dry-run")
