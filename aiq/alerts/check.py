@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from aiq.alerts import detect, figures, ledger
 from aiq.alerts.message import alert_message, test_message
-from aiq.alerts.notify import DeliveryFailed, Notifier, build_notifiers
+from aiq.alerts.notify import Notifier, build_notifiers
 from aiq.clock import utcnow
+from aiq.errors import DeliveryFailed
 from aiq.store.db import Store
 from aiq.store.orgs import OrgRef
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -109,7 +109,10 @@ class FieldWatch:
 # --- scalar conversions -------------------------------------------------------------------------
 
 
-class _Memo(dict[Any, Any]):
+_V = TypeVar("_V")
+
+
+class _Memo(dict[Any, _V]):
     """A bounded memo of a pure conversion, looked up with ``memo[value]`` (in C when it hits).
 
     A sync converts the same few strings over and over (``"0.00"``, catalogue prices, a status, a
@@ -119,12 +122,12 @@ class _Memo(dict[Any, Any]):
 
     __slots__ = ("convert", "limit")
 
-    def __init__(self, convert: Callable[[Any], Any], limit: int) -> None:
+    def __init__(self, convert: Callable[[Any], _V], limit: int) -> None:
         super().__init__()
         self.convert = convert
         self.limit = limit
 
-    def __missing__(self, key: Any) -> Any:
+    def __missing__(self, key: Any) -> _V:
         value = self.convert(key)
         if type(key) is str or key is None:
             if len(self) >= self.limit:
@@ -207,10 +210,10 @@ def _day_offset(tz: ZoneInfo) -> Callable[[str], timedelta | None]:
 
 # Per zone: a clinic-local day ("YYYY-MM-DD") -> its UTC offset, or None when the offset changes
 # that day. One lookup per zone and day serves every timestamp in it (a sync converts millions).
-_DAY_OFFSETS: dict[ZoneInfo, _Memo] = {}
+_DAY_OFFSETS: dict[ZoneInfo, _Memo[timedelta | None]] = {}
 
 
-def _offsets_of(tz: ZoneInfo) -> _Memo:
+def _offsets_of(tz: ZoneInfo) -> _Memo[timedelta | None]:
     memo = _DAY_OFFSETS.get(tz)
     if memo is None:
         memo = _DAY_OFFSETS.setdefault(tz, _Memo(_day_offset(tz), 20_000))

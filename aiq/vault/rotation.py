@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
+from aiq.clock import utcnow
 from aiq.errors import CredentialsCorrupt, MasterKeyMissing, UsageError
 from aiq.vault.cipher import MasterKey, Sealed, open_sealed, seal
 from aiq.vault.credentials import (
@@ -27,7 +28,6 @@ from aiq.vault.credentials import (
     activate_key,
     credential_table,
     retire_key,
-    utcnow,
 )
 from aiq.vault.keys import FileKeySource, KeySource, file_source
 
