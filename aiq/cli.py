@@ -12,19 +12,16 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 import typer.main
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from aiq import __version__
 from aiq.commands.state import AppState, get_state, set_state
 from aiq.errors import AiqError
-
-if TYPE_CHECKING:
-    from typer._click import Command, Context
 
 # Every command, in the order help lists them: name -> (module, attribute). The attribute is a
 # Typer app (a group of commands) or a function (one command). A module is imported only when its
@@ -52,18 +49,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class _LazyGroup(TyperGroup):
-    """The root group: builds a command from its module the first time it is asked for."""
+    """The root group: builds a command from its module the first time it is asked for.
 
-    def list_commands(self, ctx: Context) -> list[str]:
+    (``ctx`` is typed ``Any``: the base class takes the Context of the click that typer vendors
+    privately, which aiq does not import.)
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
         return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
 
-    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> TyperCommand | TyperGroup | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             self.commands[cmd_name] = _load(cmd_name)
-        return self.commands.get(cmd_name)
+        command = self.commands.get(cmd_name)
+        assert command is None or isinstance(command, TyperCommand | TyperGroup)
+        return command
 
 
-def _load(name: str) -> Command:
+def _load(name: str) -> TyperCommand | TyperGroup:
     module, attribute = COMMANDS[name]
     target = getattr(importlib.import_module(module), attribute)
     if isinstance(target, typer.Typer):
@@ -72,7 +75,9 @@ def _load(name: str) -> Command:
         return group
     single = typer.Typer(add_completion=False)
     single.command(name)(target)
-    return typer.main.get_command(single)
+    command = typer.main.get_command(single)
+    assert isinstance(command, TyperCommand)
+    return command
 
 
 app = typer.Typer(

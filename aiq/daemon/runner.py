@@ -1,8 +1,9 @@
 """The daemon's loop: sync every org on schedule, check alerts after each sync, obey signals.
 
-One thread, one sync at a time: the ``schedule`` library says what is due, and between runs the
-loop sleeps in ``select`` on a self-pipe until the next job (or a signal) wakes it, so an idle
-daemon uses no CPU. Each run (a sync and the alert check after it) happens in an
+One loop on one thread decides what is due (each org's next run, and the ``schedule`` library's
+fixed-time jobs) and starts runs, up to ``[daemon] max_parallel`` at once; between them it sleeps
+in ``select`` on a self-pipe until the next run (or a signal) wakes it, so an idle daemon uses no
+CPU. Each run (a sync and the alert check after it) happens in an
 `aiq daemon worker` child process (``aiq.daemon.worker``): the loop never imports database or
 HTTP code, and whatever memory a sync needed goes back to the system when the worker exits.
 
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import queue
+import random
 import select
 import signal
 import subprocess
@@ -76,7 +78,7 @@ class OrgState:
     last_deep_day: date | None = None
     runs: int = 0
     trouble: dict[str, Any] = field(default_factory=dict)
-    job: Any = None
+    next_run: datetime | None = None  # naive UTC; None until the org is scheduled
 
 
 def deep_due(now_utc: datetime, zone: str, deep_hour: int, last_deep_day: date | None) -> bool:
@@ -201,7 +203,7 @@ class Daemon:
 
         self._scheduler = schedule.Scheduler()
         for st in self.orgs.values():
-            st.job = None
+            st.next_run = None
         self._refresh_orgs()
         self._scheduler.every().hour.at(":00").do(self._deep_check).tag("deep")
         # Retention, purges and the daily backup, at the quiet hour (this host's clock).
@@ -211,14 +213,30 @@ class Daemon:
             "orgs"
         )
 
+    # Each org has its own next run, one interval (plus jitter) after its last run ended. The
+    # `schedule` library keeps the fixed-time jobs (the hourly deep check, the daily chores, the
+    # org refresh); it has no public way to restart a job's interval from a moment of our choice.
+
     def _schedule_org(self, st: OrgState, first_in: float) -> None:
+        st.next_run = utcnow() + timedelta(seconds=max(0.0, first_in))
+
+    def _next_interval(self) -> float:
+        return max(1.0, self.interval) + (random.uniform(0, self.jitter) if self.jitter else 0.0)
+
+    def _enqueue_due(self) -> None:
+        now = utcnow()
+        for st in self.orgs.values():
+            if st.next_run is not None and st.next_run <= now:
+                st.next_run = now + timedelta(seconds=self._next_interval())
+                self._enqueue(st.org_id)
+
+    def _seconds_to_next_run(self) -> float | None:
         assert self._scheduler is not None
-        every = max(1, round(self.interval))
-        job = self._scheduler.every(every)
-        if self.jitter:
-            job = job.to(every + int(self.jitter))
-        st.job = job.seconds.do(self._enqueue, st.org_id).tag(f"org:{st.org_id}")
-        st.job.next_run = datetime.now() + timedelta(seconds=max(0.0, first_in))
+        waits = [self._scheduler.idle_seconds]
+        now = utcnow()
+        waits += [(st.next_run - now).total_seconds() for st in self.orgs.values() if st.next_run]
+        known = [w for w in waits if w is not None]
+        return min(known) if known else None
 
     def _refresh_orgs(self, orgs: list[dict[str, Any]] | None = None) -> None:
         """Follow the orgs that are signed in: new ones are scheduled, gone ones dropped."""
@@ -232,7 +250,6 @@ class Daemon:
         for org_id in list(self.orgs):
             if org_id not in current:
                 log.info("%s is no longer signed in; not syncing it", self.orgs[org_id].name)
-                self._scheduler.clear(f"org:{org_id}")
                 del self.orgs[org_id]
         if not current and not self._said_no_orgs:
             log.warning("nobody is signed in to AR yet; run aiq login (checking again regularly)")
@@ -247,7 +264,7 @@ class Daemon:
             if o.get("last_deep"):
                 deep_at = datetime.fromisoformat(o["last_deep"]).replace(tzinfo=UTC)
                 st.last_deep_day = deep_at.astimezone(_zone(st.zone)).date()
-            if st.job is None:
+            if st.next_run is None:
                 first = self._first_run_in(st)
                 self._schedule_org(st, first)
                 log.info(
@@ -395,10 +412,9 @@ class Daemon:
             self.failures.appendleft(
                 {"org": st.name, "at": _iso(st.last_started), "error": st.last_error}
             )
-        if st.job is not None:
+        if st.next_run is not None:
             # A run (scheduled or deep) counts as the org's interval run.
-            st.job.last_run = datetime.now()
-            st.job._schedule_next_run()
+            st.next_run = utcnow() + timedelta(seconds=self._next_interval())
         if result is not None and "orgs" in result:
             self._refresh_orgs(result["orgs"])
         self._write_status()
@@ -410,9 +426,7 @@ class Daemon:
             return
         orgs = []
         for st in self.orgs.values():
-            next_run = None
-            if st.job is not None and st.job.next_run is not None:
-                next_run = _iso(st.job.next_run.astimezone(UTC).replace(tzinfo=None))
+            next_run = _iso(st.next_run)
             orgs.append(
                 {
                     "org_id": st.org_id,
@@ -481,6 +495,7 @@ class Daemon:
                 if self._reload:
                     self._reload_settings()
                 self._scheduler.run_pending()
+                self._enqueue_due()
                 self._collect()
                 self._dispatch()
                 if (
@@ -494,7 +509,7 @@ class Daemon:
                     break
                 if watchdog:
                     sdnotify.notify("WATCHDOG=1")
-                idle = self._scheduler.idle_seconds
+                idle = self._seconds_to_next_run()
                 wait = MAX_SLEEP if idle is None else min(max(idle, 0.0), MAX_SLEEP)
                 if watchdog:
                     wait = min(wait, watchdog)
