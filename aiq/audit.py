@@ -114,18 +114,6 @@ def _sqlite_hash(r: Any, prev: str) -> str:
     )
 
 
-def rechain_sqlite(conn: Connection) -> None:
-    """Compute ``prev_hash`` and ``row_hash`` of every SQLite row (the migration's backfill)."""
-    prev = ""
-    for r in _sqlite_rows(conn):
-        h = _sqlite_hash(r, prev)
-        conn.execute(
-            text("update audit_log set prev_hash = :p, row_hash = :h where id = :i"),
-            {"p": prev, "h": h, "i": int(r.id)},
-        )
-        prev = h
-
-
 def _chain_sqlite(conn: Connection, new_id: int) -> None:
     last = conn.execute(
         text("select row_hash from audit_log where id < :i order by id desc limit 1"),

@@ -67,3 +67,37 @@ def test_head_constant_matches_alembic(store: Store) -> None:
 
     assert head_revision() == HEAD
     assert store.stored_revision() == HEAD
+
+
+def test_audit_rows_from_before_the_chain_are_chained_by_its_migration(db_url: str) -> None:
+    from alembic import command
+
+    from aiq import audit
+    from aiq.store.db import _alembic_config
+
+    store = open_store(db_url, migrate=False)
+    try:
+        with store.begin() as conn:
+            command.upgrade(_alembic_config(conn), "0004")
+            for i in range(3):
+                conn.execute(
+                    text(
+                        "insert into audit_log (at, actor, org_id, action, target, details)"
+                        " values (:at, 'owner', 1, 'export', :t, :d)"
+                    ),
+                    {
+                        "at": f"2026-0{i + 1}-02 03:04:05.000006",
+                        "t": f"out-{i}",
+                        "d": '{"rows": 1}',
+                    },
+                )
+        store.upgrade()
+        rows = audit.entries(store)
+        assert [r.target for r in rows] == ["out-0", "out-1", "out-2"]
+        assert rows[0].prev_hash == "" and all(r.row_hash for r in rows)
+        assert rows[2].prev_hash == rows[1].row_hash
+        # The migration's copy of the chain and the live code agree (Postgres: its trigger too).
+        audit.record(store, "export", org_id=1, target="after")
+        assert audit.verify(store).ok
+    finally:
+        store.dispose()

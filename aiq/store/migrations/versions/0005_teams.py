@@ -22,6 +22,9 @@ On Postgres this migration also installs, in the aiq schema:
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -85,10 +88,34 @@ def upgrade() -> None:
 
 
 def _sqlite_chain_existing(bind: sa.Connection) -> None:
-    """Chain the audit rows written before this migration."""
-    from aiq.audit import rechain_sqlite
+    """Chain the audit rows written before this migration.
 
-    rechain_sqlite(bind)
+    The chain as this migration defines it (the same text as ``aiq_audit_hash`` on Postgres:
+    every field length-prefixed, the time as ``YYYY-MM-DDTHH:MM:SS.ffffff`` of the naive UTC
+    value, the details as their stored JSON text). Copied here, not imported: a migration is
+    frozen history, and the live code may change after it.
+    """
+
+    def field(value: object) -> str:
+        return "~" if value is None else f"{len(str(value))}:{value}"
+
+    prev = ""
+    rows = bind.execute(
+        sa.text(
+            "select id, at, actor, org_id, action, target, cast(details as text) as details"
+            " from audit_log order by id"
+        )
+    ).all()
+    for r in rows:
+        at = r.at if isinstance(r.at, datetime) else datetime.fromisoformat(str(r.at))
+        when = at.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        parts = (int(r.id), when, r.actor, r.org_id, r.action, r.target, r.details, prev)
+        digest = hashlib.sha256("|".join(field(p) for p in parts).encode("utf-8")).hexdigest()
+        bind.execute(
+            sa.text("update audit_log set prev_hash = :p, row_hash = :h where id = :i"),
+            {"p": prev, "h": digest, "i": int(r.id)},
+        )
+        prev = digest
 
 
 def _postgres_security(bind: sa.Connection) -> None:
