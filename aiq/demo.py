@@ -35,7 +35,6 @@ class DemoResult:
     org_id: int
     org_name: str
     report: SyncReport
-    generated_seconds: float
 
 
 def _port_free(port: int) -> bool:
@@ -108,4 +107,4 @@ def run_demo(
                 progress=progress,
             )
             report = engine.run()
-    return DemoResult(running.base_url, signed.org.id, signed.org.name, report, generated)
+    return DemoResult(running.base_url, signed.org.id, signed.org.name, report)

@@ -1,10 +1,10 @@
 """The one exception tree of aiq.
 
 Every error aiq raises on purpose is an ``AiqError``. Each class carries the exit code the CLI
-returns for it and whether the trouble is *transient* (worth retrying later, as a scheduled sync
-would) or not. Foreign exceptions (httpx, SQLAlchemy, psycopg, OSError) are translated once, at the
-boundary of the module that knows them, with ``raise ... from exc``; nothing above ``aiq/ar`` sees
-an httpx exception and nothing above ``aiq/store`` sees a database driver's.
+returns for it; the tree below also says which troubles are *transient* (worth retrying later, as
+a scheduled sync would). Foreign exceptions (httpx, SQLAlchemy, psycopg, OSError) are translated
+once, at the boundary of the module that knows them, with ``raise ... from exc``; nothing above
+``aiq/ar`` sees an httpx exception and nothing above ``aiq/store`` sees a database driver's.
 
     AiqError                      exit 1   an error; the message says what to do
     ├── UsageError                exit 2   bad input: an option, a date, a name
@@ -41,7 +41,6 @@ class AiqError(Exception):
     """Root of every error aiq raises on purpose."""
 
     exit_code: ClassVar[int] = 1
-    transient: ClassVar[bool] = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -104,7 +103,6 @@ class Locked(AiqError):
     """Another process holds the lock aiq needs (for example a sync of the same org)."""
 
     exit_code = 5
-    transient = True
 
 
 class StoreError(AiqError):
@@ -113,8 +111,6 @@ class StoreError(AiqError):
 
 class DatabaseUnreachable(StoreError):
     """The database server did not answer."""
-
-    transient = True
 
 
 class DatabaseTooNew(StoreError):
@@ -131,8 +127,6 @@ class UpstreamError(AiqError):
 
 class UpstreamUnavailable(UpstreamError):
     """Transient trouble upstream: 5xx, 429, connection resets, timeouts, truncated bodies."""
-
-    transient = True
 
 
 class UpstreamContractError(UpstreamError):
@@ -151,8 +145,6 @@ class RecordInvalid(UpstreamError):
 
 class DeliveryFailed(AiqError):
     """A notifier could not send an alert (transient: it is tried again on the next check)."""
-
-    transient = True
 
 
 class Interrupted(AiqError):

@@ -164,11 +164,6 @@ def init_sentry(dsn: str, *, environment: str = "production", transport: Any = N
     return True
 
 
-def sentry_enabled() -> bool:
-    """Whether error reports are being sent."""
-    return _sentry_dsn is not None
-
-
 def report_exception(exc: BaseException) -> None:
     """Send ``exc`` to Sentry when it is on (scrubbed on the way); otherwise do nothing."""
     if _sentry_dsn is None:

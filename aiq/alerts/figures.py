@@ -56,7 +56,6 @@ class ClinicDay:
     sales_by_category: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     completed_by_provider: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     canceled_by_provider: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    has_sales: bool = False
 
     @property
     def closed(self) -> bool:
@@ -135,7 +134,6 @@ def load_days(store: Store, org_id: int, first: date, last: date) -> Days:
                     amount_cents=int(row.amount_cents),
                 )
             )
-            d.has_sales = True
             d.net_sales += part
             d.sales_by_provider[int(row.employee_id)] += part
             if row.category_id:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from aiq.errors import UsageError
 from aiq.store.db import Store
@@ -92,8 +92,3 @@ def find_org_record(store: Store, name: str | None, *, deleted: bool | None = No
     raise UsageError(
         f"there is no {what} called {name!r}", hint=f"known: {known}" if known else None
     )
-
-
-def count_orgs(conn: Connection) -> int:
-    """How many orgs the database holds."""
-    return int(conn.execute(select(func.count()).select_from(org_table)).scalar_one())

@@ -52,14 +52,6 @@ def compact_money(cents: int | None, currency: str = "USD") -> str:
     return f"{sign}{sym}{units:.0f}"
 
 
-def signed_money(cents: int | None, currency: str = "USD") -> str:
-    """``+$12.00`` or ``-$3.50``: a difference."""
-    if cents is None:
-        return DASH
-    text = money(cents, currency)
-    return text if cents < 0 else f"+{text}"
-
-
 def pct(value: float | None, digits: int = 1) -> str:
     """``12.3%``; ``–`` when there is nothing to divide by."""
     if value is None:

@@ -12,7 +12,6 @@ from html import escape
 
 PALETTE = ("#2f6f8f", "#d08c3f", "#6b9e5a", "#a4506b", "#7a6bb0", "#4d9da6", "#b8a038", "#8f8f8f")
 ACCENT = "#2f6f8f"
-MUTED = "#9aa5ad"
 GRID = "#e3e7ea"
 
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from aiq.reports.scope import Scope
     from aiq.store.reader import Reader
 
-BREAKDOWNS = ("clinic", "provider", "day")
 _KEYS = {"clinic": "clinic_id", "provider": "provider_id", "day": "local_date"}
 
 

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from aiq.reports.scope import Scope
     from aiq.store.reader import Reader
 
-BREAKDOWNS = ("clinic", "provider", "category", "payment-method", "day")
 UNATTRIBUTED = -1
 """The key of a breakdown row holding what items do not carry (invoice-level adjustments)."""
 
@@ -164,7 +163,10 @@ def breakdown(
     *,
     by_day: dict[Any, list[LineSums]] | None = None,
 ) -> Breakdown:
-    """``total`` split by ``by`` (one of ``BREAKDOWNS``); ``by_day`` saves a query for ``day``."""
+    """``total`` split by ``by`` (clinic, provider, category, payment-method or day).
+
+    ``by_day`` saves a query for ``day``.
+    """
     if by == "payment-method":
         paid = sum(total.payments.values())
         return Breakdown(

@@ -34,14 +34,6 @@ MEMBERSHIPS = ("membership",)
 WALLET_CREDITS = ("package", "deposit")
 GIFT_CARD_SALES = ("egift",)
 CANCELLATION_FEES = ("cancellation_fee",)
-KNOWN_ITEM_TYPES = (
-    *PROCEDURES,
-    *RETAIL,
-    *MEMBERSHIPS,
-    *WALLET_CREDITS,
-    *GIFT_CARD_SALES,
-    *CANCELLATION_FEES,
-)
 INVOICE_LINE = "invoice"
 REFUND_LINE = "refund"
 PAYMENT_PREFIX = "payment:"
@@ -279,11 +271,6 @@ def sales_lines(
         line = str(vals[0])
         out[k].append(LineSums(line, *(int(v or 0) for v in vals[1:])))
     return dict(out)
-
-
-def sales_summary(db: Reader, scope: Scope, period: Period) -> SalesSummary:
-    """The Sales Summary of ``period`` in ``scope``."""
-    return summarize(sales_lines(db, scope, period.start, period.end).get(None, []))
 
 
 @dataclass

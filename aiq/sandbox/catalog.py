@@ -226,13 +226,11 @@ class Catalog:
     products: list[Product]
     categories: list[tuple[int, str]] = field(default_factory=lambda: list(CATEGORIES))
     services_by_id: dict[int, Service] = field(default_factory=dict)
-    products_by_id: dict[int, Product] = field(default_factory=dict)
     retail: list[Product] = field(default_factory=list)
     owner: Staff | None = None
 
     def __post_init__(self) -> None:
         self.services_by_id = {s.id: s for s in self.services}
-        self.products_by_id = {p.id: p for p in self.products}
         self.retail = [p for p in self.products if p.inventory_type == "retail" and p.is_active]
 
     def front_desk(self, clinic_id: int) -> list[Staff]:

@@ -113,7 +113,6 @@ class Practice:
         self.catalog: Catalog = build_catalog(
             rng, spec.name, spec.email, max(1, n_clinics), self.history_start, today
         )
-        self.clinics_by_id = {c.id: c for c in self.catalog.clinics}
         self._next_appt_id = rng.randrange(1, 9) * 1_000_000 + 1
         self._next_invoice_id = rng.randrange(1, 9) * 1_000_000 + 1
         self._patient_base = rng.randrange(1, 9) * 100_000

@@ -129,7 +129,7 @@ def test_closed_days_and_normally_closed_weekdays_are_not_judged() -> None:
         day.sales_by_provider[7] = 500_000
         days[(1, d)] = day
     # A holiday: nothing booked at all. Not an anomaly, however low the sales.
-    days[(1, tuesday)] = figures.ClinicDay(net_sales=-20_000, has_sales=True)
+    days[(1, tuesday)] = figures.ClinicDay(net_sales=-20_000)
     assert figures.judge(days, 1, tuesday, THRESHOLDS) is None
     # A weekday the clinic never opens has no baseline.
     sunday = dt.date(2026, 11, 22)
