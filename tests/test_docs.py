@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -57,3 +58,34 @@ def test_every_command_is_documented() -> None:
     text += (DOCS.parent / "README.md").read_text()
     missing = [path for path, _ in _commands() if f"aiq {path}" not in text]
     assert not missing, f"commands missing from docs/: {missing}"
+
+
+_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchors(doc: Path) -> set[str]:
+    """The anchors GitHub makes of a page's headings."""
+    found = set()
+    for line in doc.read_text().splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            slug = re.sub(r"[^\w\- ]", "", title).replace(" ", "-")
+            found.add(slug)
+    return found
+
+
+def test_every_relative_link_resolves() -> None:
+    pages = [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in _LINK.findall(page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto: not checked here
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert len(pages) > 10
+    assert not broken, broken
