@@ -21,7 +21,7 @@ from aiq.errors import PermissionDenied, UsageError
 from aiq.roles import Action, Role, require
 from aiq.store.db import Store
 from aiq.store.models import Org, table_of
-from aiq.store.orgs import OrgRef, find_org, refuse_if_deleted
+from aiq.store.orgs import OrgRef, create_org, find_org
 from aiq.store.team_models import OrgMember
 
 member_table = table_of(OrgMember)
@@ -214,21 +214,9 @@ def add_org(store: Store, name: str) -> OrgRef:
     with store.begin() as conn:
         if find_org(conn, name) is not None:
             raise UsageError(f"there is already a practice called {name!r}")
-        refuse_if_deleted(conn, name)
-        new_id = conn.execute(
-            insert(org_table)
-            .values(
-                name=name,
-                ar_account_id=None,
-                ar_base_url="",
-                currency="USD",
-                status="active",
-                created_at=utcnow(),
-            )
-            .returning(org_table.c.id)
-        ).scalar_one()
-        audit.record(conn, "org.add", org_id=int(new_id), target=name)
-    return OrgRef(int(new_id), name, None, "", "active")
+        org = create_org(conn, name)
+        audit.record(conn, "org.add", org_id=org.id, target=name)
+    return org
 
 
 def org_rows(store: Store, org_id: int) -> int:

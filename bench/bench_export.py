@@ -34,8 +34,8 @@ RSS_TARGET_MB = 150
 def child(db_url: str, kind: str, out: str) -> None:
     """Run one export or backup and print its figures as JSON."""
     from aiq.config import load_settings
-    from aiq.data.orgs import find_org_record
     from aiq.store.db import open_store
+    from aiq.store.orgs import find_org_record
 
     store = open_store(db_url)
     start_rss = peak_rss_mb()

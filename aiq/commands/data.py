@@ -64,7 +64,7 @@ def delete(
 ) -> None:
     """Delete a practice: credentials destroyed and syncs stopped now, data purged later."""
     from aiq.data.lifecycle import delete_org, purge_org
-    from aiq.data.orgs import find_org_record
+    from aiq.store.orgs import find_org_record
 
     state = get_state(ctx)
     settings = state.settings()
@@ -108,7 +108,7 @@ def delete(
 def reactivate(ctx: typer.Context, org: OrgNameOpt, quiet: QuietOpt = False) -> None:
     """Undo a deletion while the data is still kept; then sign in again with aiq login."""
     from aiq.data.lifecycle import reactivate_org
-    from aiq.data.orgs import find_org_record
+    from aiq.store.orgs import find_org_record
 
     state = get_state(ctx)
     store = state.store()
@@ -177,8 +177,8 @@ def status(ctx: typer.Context, fmt: StatusFormatOpt = StatusFormat.table) -> Non
 def _status(state: AppState, fmt: StatusFormat) -> None:
     from datetime import timedelta
 
-    from aiq.data.orgs import all_orgs
     from aiq.render.output import write_json, write_table
+    from aiq.store.orgs import all_orgs
 
     settings = state.settings()
     days = settings.data.retention_days

@@ -86,8 +86,8 @@ def export(
     quiet: QuietOpt = False,
 ) -> None:
     """Export synced business data (never credentials) as one file per table plus a manifest."""
-    from aiq.data.orgs import find_org_record
     from aiq.export import ExportOptions, export_to_dir, export_to_stream
+    from aiq.store.orgs import find_org_record
 
     state = get_state(ctx)
     options = ExportOptions(

@@ -24,10 +24,10 @@ from sqlalchemy import Connection, Table, delete, select, update
 
 from aiq.audit import record
 from aiq.clock import utcnow
-from aiq.data.orgs import ACTIVE, DELETED, OrgRecord, get_org, org_table
 from aiq.errors import UsageError
 from aiq.store.db import Store
-from aiq.store.models import metadata
+from aiq.store.models import metadata, table_of
+from aiq.store.orgs import ACTIVE, DELETED, OrgRef, get_org, org_table
 from aiq.store.vault_models import ARLogin, Credential
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def unaccounted_tables() -> list[str]:
 class DeleteResult:
     """A deletion: when, until when the data is kept, how many sign-ins were destroyed."""
 
-    org: OrgRecord
+    org: OrgRef
     deleted_at: datetime
     purge_after: datetime
     credentials_removed: int
@@ -95,7 +95,7 @@ class RetentionResult:
 
 def delete_org(
     store: Store,
-    org: OrgRecord,
+    org: OrgRef,
     *,
     retention_days: int = DEFAULT_RETENTION_DAYS,
     now: datetime | None = None,
@@ -108,8 +108,8 @@ def delete_org(
         )
     when = now or utcnow()
     purge_after = when + timedelta(days=retention_days)
-    cred = Credential.__table__  # type: ignore[attr-defined]
-    login = ARLogin.__table__  # type: ignore[attr-defined]
+    cred = table_of(Credential)
+    login = table_of(ARLogin)
     with store.begin() as conn:
         removed = conn.execute(delete(cred).where(cred.c.org_id == org.id)).rowcount or 0
         conn.execute(delete(login).where(login.c.org_id == org.id))
@@ -132,7 +132,7 @@ def delete_org(
     return DeleteResult(org, when, purge_after, removed)
 
 
-def reactivate_org(store: Store, org: OrgRecord) -> OrgRecord:
+def reactivate_org(store: Store, org: OrgRef) -> OrgRef:
     """Undo a deletion while the data is still kept. The owner must sign in again."""
     if not org.deleted:
         raise UsageError(f"the practice {org.name!r} is not deleted")
@@ -181,7 +181,7 @@ def _compact_sqlite(store: Store) -> None:
 
 def purge_org(
     store: Store,
-    org: OrgRecord,
+    org: OrgRef,
     *,
     reason: str = "retention",
     wait_seconds: float = PURGE_LOCK_WAIT_SECONDS,
@@ -208,7 +208,7 @@ def purge_org(
     return PurgeResult(org.id, org.name, rows)
 
 
-def due_orgs(store: Store, retention_days: int, now: datetime | None = None) -> list[OrgRecord]:
+def due_orgs(store: Store, retention_days: int, now: datetime | None = None) -> list[OrgRef]:
     """Deleted orgs whose data has been kept ``retention_days`` already."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     with store.connect() as conn:

@@ -23,11 +23,11 @@ from typing import IO, Any
 from sqlalchemy import Connection, text
 
 from aiq import __version__
-from aiq.data.orgs import OrgRecord
 from aiq.errors import UsageError
 from aiq.export.tables import TablePlan, choose_tables, exportable_tables, plan_table
 from aiq.export.writers import EXTENSIONS, FORMATS, make_writer, require_pyarrow
 from aiq.store.db import Store
+from aiq.store.orgs import OrgRef
 
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
@@ -178,7 +178,7 @@ def _stream_table(
 
 def export_to_stream(
     store: Store,
-    org: OrgRecord,
+    org: OrgRef,
     stream: IO[bytes],
     options: ExportOptions,
 ) -> FileResult:
@@ -270,7 +270,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def export_to_dir(
     store: Store,
-    org: OrgRecord,
+    org: OrgRef,
     out: Path,
     options: ExportOptions,
     *,
@@ -335,7 +335,7 @@ def export_to_dir(
 
 
 def _audit(
-    store: Store, org: OrgRecord, target: str, options: ExportOptions, tables: list[str], rows: int
+    store: Store, org: OrgRef, target: str, options: ExportOptions, tables: list[str], rows: int
 ) -> None:
     from aiq.audit import record
 
@@ -354,9 +354,7 @@ def _audit(
     )
 
 
-def build_manifest(
-    org: OrgRecord, options: ExportOptions, files: list[FileResult]
-) -> dict[str, Any]:
+def build_manifest(org: OrgRef, options: ExportOptions, files: list[FileResult]) -> dict[str, Any]:
     """The manifest: what was exported, from where, and how to check it."""
     return {
         "manifest_version": 1,

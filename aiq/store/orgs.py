@@ -1,13 +1,16 @@
-"""Orgs (practices, one per AR account): find them by name, pick the one a command acts on.
+"""Orgs (practices, one per AR account): the one model of a practice, found and created here.
 
 ``resolve_org`` is what every command taking ``--org`` calls: with a name, that org; without one,
 the only org there is; several orgs and no name is a usage error that lists them; none at all means
-nobody has signed in yet (exit 4, "run aiq login").
+nobody has signed in yet (exit 4, "run aiq login"). Deleted orgs are hidden from it; the
+data-rights operations (export, reactivation, purge) find them with ``find_org_record``, which
+sees deleted orgs while their data is kept.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -15,20 +18,29 @@ from sqlalchemy import Connection, func, insert, select, update
 from aiq.clock import utcnow
 from aiq.errors import AuthRequired, UsageError
 from aiq.store.db import Store
-from aiq.store.models import Org
+from aiq.store.models import Org, table_of
 
-_org = Org.__table__  # type: ignore[attr-defined]
+_org = org_table = table_of(Org)
+
+ACTIVE = "active"
+DELETED = "deleted"
 
 
 @dataclass(frozen=True)
 class OrgRef:
-    """An org as the rest of aiq needs it."""
+    """A practice: its name, its AR account, its currency, and whether it was deleted."""
 
     id: int
     name: str
     ar_account_id: int | None
     ar_base_url: str
     status: str
+    currency: str = "USD"
+    deleted_at: datetime | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None or self.status == DELETED
 
 
 def _ref(row: Any) -> OrgRef:
@@ -38,6 +50,8 @@ def _ref(row: Any) -> OrgRef:
         ar_account_id=None if row.ar_account_id is None else int(row.ar_account_id),
         ar_base_url=str(row.ar_base_url or ""),
         status=str(row.status),
+        currency=str(row.currency or "USD"),
+        deleted_at=row.deleted_at,
     )
 
 
@@ -149,8 +163,14 @@ def claim_org(
         )
         return OrgRef(org.id, org.name, ar_account_id, ar_base_url, "active")
     assert name is not None
+    return create_org(conn, name, ar_account_id=ar_account_id, ar_base_url=ar_base_url)
+
+
+def create_org(
+    conn: Connection, name: str, *, ar_account_id: int | None = None, ar_base_url: str = ""
+) -> OrgRef:
+    """A new org called ``name``, in ``conn``'s transaction (not the name of a deleted one)."""
     refuse_if_deleted(conn, name)
-    now = utcnow()
     new_id = conn.execute(
         insert(_org)
         .values(
@@ -158,9 +178,59 @@ def claim_org(
             ar_account_id=ar_account_id,
             ar_base_url=ar_base_url,
             currency="USD",
-            status="active",
-            created_at=now,
+            status=ACTIVE,
+            created_at=utcnow(),
         )
         .returning(_org.c.id)
     ).scalar_one()
-    return OrgRef(int(new_id), str(name), ar_account_id, ar_base_url, "active")
+    return OrgRef(int(new_id), str(name), ar_account_id, ar_base_url, ACTIVE)
+
+
+# --- every org, deleted ones included (the data-rights operations) ---------------------------
+
+
+def get_org(conn: Connection, org_id: int) -> OrgRef | None:
+    """The org with id ``org_id``, deleted or not."""
+    row = conn.execute(select(org_table).where(org_table.c.id == org_id)).first()
+    return None if row is None else _ref(row)
+
+
+def all_orgs(store: Store) -> list[OrgRef]:
+    """Every org, deleted ones included, by name."""
+    with store.connect() as conn:
+        return [_ref(r) for r in conn.execute(select(org_table).order_by(org_table.c.name))]
+
+
+def find_org_record(store: Store, name: str | None, *, deleted: bool | None = None) -> OrgRef:
+    """The org called ``name`` (or the only one), among live, deleted (``deleted=True``) or all.
+
+    The name matches exactly, else case-insensitively when that is unambiguous. Without a name,
+    and unless ``deleted`` is True, the only live org is meant.
+    """
+    orgs = all_orgs(store)
+    if deleted is not None:
+        orgs = [o for o in orgs if o.deleted == deleted]
+    elif name is None:
+        orgs = [o for o in orgs if not o.deleted]
+    what = {None: "practice", True: "deleted practice", False: "practice"}[deleted]
+    if name is None:
+        if len(orgs) == 1:
+            return orgs[0]
+        if not orgs:
+            raise UsageError(
+                f"there is no {what} in this database", hint="aiq login and aiq sync add one"
+            )
+        raise UsageError(
+            f"the database holds {len(orgs)} practices: {', '.join(o.name for o in orgs)}",
+            hint="choose one with --org NAME",
+        )
+    exact = [o for o in orgs if o.name == name]
+    if exact:
+        return exact[0]
+    folded = [o for o in orgs if o.name.lower() == name.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    known = ", ".join(o.name for o in orgs)
+    raise UsageError(
+        f"there is no {what} called {name!r}", hint=f"known: {known}" if known else None
+    )

@@ -13,13 +13,14 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from aiq.clock import utcnow
 from aiq.errors import AuthRequired, CredentialsCorrupt, MasterKeyMissing, UsageError
-from aiq.store.orgs import OrgRef
+from aiq.store.models import table_of
+from aiq.store.orgs import OrgRef, get_org, list_orgs
 from aiq.store.vault_models import ARLogin, Credential, VaultKey
 from aiq.vault.cipher import MasterKey, Sealed, open_sealed, seal
 from aiq.vault.keys import KEYRING_TIMEOUT, KeySearch, find_master_key, new_key_source
@@ -31,9 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-credential_table = Credential.__table__  # type: ignore[attr-defined]
-ar_login_table = ARLogin.__table__  # type: ignore[attr-defined]
-vault_key_table = VaultKey.__table__  # type: ignore[attr-defined]
+credential_table = table_of(Credential)
+ar_login_table = table_of(ARLogin)
+vault_key_table = table_of(VaultKey)
 
 FIELDS = ("email", "password")
 
@@ -307,20 +308,11 @@ def retire_key(conn: Connection, key_id: str) -> None:
 def _org_ref(store: Store, org: OrgRef | int) -> OrgRef:
     if isinstance(org, OrgRef):
         return org
-    from aiq.store.models import Org
-
-    table: Any = Org.__table__  # type: ignore[attr-defined]
     with store.connect() as conn:
-        row = conn.execute(select(table).where(table.c.id == org)).first()
-    if row is None:
+        found = get_org(conn, org)
+    if found is None:
         raise AuthRequired(f"there is no practice with id {org}", hint="run aiq login")
-    return OrgRef(
-        int(row.id),
-        str(row.name),
-        row.ar_account_id,
-        str(row.ar_base_url or ""),
-        str(row.status),
-    )
+    return found
 
 
 def load_credentials(
@@ -377,7 +369,6 @@ def delete_credentials(store: Store, org_id: int | None = None) -> int:
 
 def signed_in_orgs(store: Store) -> list[OrgRef]:
     """The orgs that have stored credentials, by name."""
-    from aiq.store.orgs import list_orgs
 
     with store.connect() as conn:
         ids = {int(r[0]) for r in conn.execute(select(credential_table.c.org_id).distinct())}

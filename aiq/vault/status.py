@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -104,9 +104,9 @@ def _key_info(vault: Vault) -> KeyInfo:
 
 
 def _last_sync(store: Store, org_id: int) -> LastSync | None:
-    from aiq.store.models import SyncRun
+    from aiq.store.models import SyncRun, table_of
 
-    table: Any = SyncRun.__table__  # type: ignore[attr-defined]
+    table = table_of(SyncRun)
     with store.connect() as conn:
         row = conn.execute(
             select(table.c.started_at, table.c.ended_at, table.c.status)

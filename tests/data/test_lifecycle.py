@@ -20,11 +20,11 @@ from aiq.data.lifecycle import (
     org_tables,
     unaccounted_tables,
 )
-from aiq.data.orgs import find_org_record
 from aiq.errors import UsageError
 from aiq.store.alert_models import Alert, AlertDelivery
 from aiq.store.db import Store, open_store
 from aiq.store.models import metadata, table_of
+from aiq.store.orgs import find_org_record
 from aiq.store.vault_models import ARLogin, Credential
 from tests.export.fixtures import ORG_A, ORG_B, Synced
 from tests.helpers import aiq

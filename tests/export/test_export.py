@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import func, select
 
 from aiq.audit import entries
-from aiq.data.orgs import find_org_record
 from aiq.export import ExportOptions, export_to_dir, verify_export
 from aiq.export.tables import DEFAULT_TABLES, SECRET_TABLES
 from aiq.store.db import Store, open_store
 from aiq.store.models import metadata
+from aiq.store.orgs import find_org_record
 from tests.export.fixtures import ORG_A, Synced
 from tests.helpers import aiq, aiq_process
 from tests.phi import find_phi
