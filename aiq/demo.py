@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiq.sync.engine import ProgressFn, SyncEngine, SyncOptions, SyncReport
+from aiq.sync.engine import ProgressFn, SyncOptions, SyncReport
 
 if TYPE_CHECKING:
     from aiq.config import Settings
@@ -65,14 +65,17 @@ def run_demo(
     announce: Callable[[str], None],
     progress: ProgressFn | None = None,
     today: dt.date | None = None,
+    prepare: Callable[[RunningSandbox], None] | None = None,
 ) -> DemoResult:
-    """Serve the sandbox, sign in to it and sync; returns what happened."""
+    """Serve the sandbox, sign in to it and sync; returns what happened.
+
+    ``prepare`` gets the running sandbox before the sign-in: to give it faults, for instance.
+    """
     import time
 
-    from aiq.ar.client import ARClient
     from aiq.sandbox.config import DEFAULT_EMAIL, DEFAULT_PASSWORD
-    from aiq.vault.credentials import load_credentials
-    from aiq.vault.login import sign_in
+    from aiq.usecases.access import login
+    from aiq.usecases.sync import sync_org
 
     started = time.perf_counter()
     announce(
@@ -81,7 +84,9 @@ def run_demo(
     with demo_sandbox(today) as running:
         generated = time.perf_counter() - started
         announce(f"Sandbox ready at {running.base_url} ({generated:.1f}s). Signing in.")
-        signed = sign_in(
+        if prepare is not None:
+            prepare(running)
+        signed = login(
             store,
             settings,
             email=DEFAULT_EMAIL,
@@ -90,21 +95,12 @@ def run_demo(
             org_name=DEMO_ORG,
             announce=announce,
         )
-        creds = load_credentials(store, settings, signed.org.id)
         announce(f"Syncing {signed.org.name} into {store.display_url}.")
-        with ARClient(
-            running.base_url,
-            email=creds.email,
-            password=creds.password,
-            max_connections=max(4, settings.sync.concurrency * 2),
-        ) as client:
-            engine = SyncEngine(
-                store,
-                client,
-                signed.org.id,
-                settings.sync,
-                SyncOptions(today=running.sandbox.now.date()),
-                progress=progress,
-            )
-            report = engine.run()
+        report = sync_org(
+            store,
+            settings,
+            signed.org,
+            SyncOptions(today=running.sandbox.now.date()),
+            progress=progress,
+        )
     return DemoResult(running.base_url, signed.org.id, signed.org.name, report)

@@ -43,3 +43,33 @@ def test_demo_runs_from_nothing_and_again_without_duplicates(
 
     data = b"".join(p.read_bytes() for p in db.parent.glob("aiq.db*"))
     assert not [m for m in PHI_MARKERS if m.encode() in data]
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_the_demo_sync_honours_the_ar_settings(isolated_dirs: Path, max_retries: int) -> None:
+    """The demo syncs through the same use case as `aiq sync`: [ar] settings apply to it."""
+    from aiq.config import load_settings
+    from aiq.demo import run_demo
+    from aiq.errors import UpstreamUnavailable
+    from aiq.sandbox.server import RunningSandbox
+    from aiq.store.db import open_store
+
+    def two_failures(running: RunningSandbox) -> None:
+        running.sandbox.faults.add("502", count=2, endpoints=["invoices"])
+
+    settings = load_settings()
+    settings.ar.max_retries = max_retries
+    settings.ensure_dirs()
+    store = open_store(settings.database_url, migrate=True)
+    try:
+        if max_retries == 0:
+            with pytest.raises(
+                UpstreamUnavailable, match=r"invoices after 1 attempt \(last: HTTP 502"
+            ):
+                run_demo(store, settings, announce=lambda _: None, prepare=two_failures)
+            return
+        result = run_demo(store, settings, announce=lambda _: None, prepare=two_failures)
+    finally:
+        store.dispose()
+    assert result.report.status == "ok"
+    assert result.report.requests > 100

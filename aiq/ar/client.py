@@ -394,7 +394,7 @@ class ARClient:
                 self._sleep(delay)
         raise UpstreamUnavailable(
             f"AR did not answer {method} {path} "
-            f"after {self.max_retries + 1} attempts (last: {last})",
+            f"after {self.max_retries + 1} attempt{'s' if self.max_retries else ''} (last: {last})",
             hint="AR may be down or overloaded; try again later",
         )
 

@@ -135,7 +135,7 @@ def login(
 ) -> None:
     """Sign in to Aesthetic Record and store the credentials, encrypted (AES-256-GCM)."""
     from aiq.errors import UsageError
-    from aiq.vault.login import sign_in
+    from aiq.usecases.access import login as login_to_ar
     from aiq.vault.redact import register_secret
     from aiq.vault.status import mask_email
 
@@ -161,8 +161,7 @@ def login(
         raise UsageError("the password is empty")
 
     store = state.store()
-    _check_login_allowed(store, org)
-    done = sign_in(
+    done = login_to_ar(
         store,
         settings,
         email=email,
@@ -174,46 +173,12 @@ def login(
         new_key=new_key,
         announce=state.say,
     )
-    from aiq.audit import record
-
-    record(
-        store,
-        "ar.login",
-        org_id=done.org.id,
-        target=done.org.name,
-        details={
-            "ar_account": done.account_id,
-            "email": mask_email(email),
-            "replaced": done.replaced,
-            "key_id": done.key_id,
-        },
-    )
     who = f"{mask_email(email)}" + (f" ({done.user_role})" if done.user_role else "")
     verb = "Replaced the stored sign-in" if done.replaced else "Signed in"
     state.say(
         f"{verb} for {done.org.name} (AR account {done.account_id}) as {who}; "
         f"the credentials are stored encrypted with key {done.key_id}."
     )
-
-
-def _check_login_allowed(store: Any, org: str | None) -> None:
-    """ADMIN of the practice to sign it in; adding a new practice needs OWNER of every one."""
-    from aiq.roles import Action, require
-    from aiq.store.orgs import find_org, list_orgs
-
-    if org is not None:
-        with store.connect() as conn:
-            found = find_org(conn, org)
-        if found is None:
-            require(store, None, Action.MANAGE_ORGS)
-        else:
-            require(store, found.id, Action.MANAGE_LOGIN, org_name=found.name)
-        return
-    visible = list_orgs(store)
-    if len(visible) == 1:
-        require(store, visible[0].id, Action.MANAGE_LOGIN, org_name=visible[0].name)
-    elif not visible:
-        require(store, None, Action.MANAGE_ORGS)
 
 
 def logout(
@@ -224,54 +189,22 @@ def logout(
     ] = False,
 ) -> None:
     """Remove the stored AR credentials (synced business data is kept)."""
-    from aiq.errors import UsageError
-    from aiq.store.orgs import resolve_org
-    from aiq.vault.credentials import delete_credentials, has_credentials, signed_in_orgs
+    from aiq.usecases.access import logout as sign_out
 
     state, _settings = prepare(ctx)
-    store = state.store()
-    if all_orgs:
-        if org is not None:
-            raise UsageError("--all and --org do not go together")
-        from aiq.roles import Action, require
-
-        require(store, None, Action.MANAGE_LOGIN)
-        n = delete_credentials(store)
-        from aiq.audit import record
-
-        record(store, "ar.logout", target="every practice", details={"practices": n})
+    done = sign_out(state.store(), org, every=all_orgs)
+    if done.every:
+        n = len(done.practices)
         state.say(
             f"Removed the stored sign-in of {n} practice{'s' if n != 1 else ''}."
             if n
             else "Nobody was signed in."
         )
-        return
-    if org is not None:
-        target = resolve_org(store, org)
-        from aiq.roles import Action, require
-
-        require(store, target.id, Action.MANAGE_LOGIN, org_name=target.name)
-        if not has_credentials(store, target.id):
-            state.say(f"Nobody was signed in for {target.name}.")
-            return
+    elif not done.practices:
+        where = f" for {done.nobody_in}" if done.nobody_in else ""
+        state.say(f"Nobody was signed in{where}.")
     else:
-        signed = signed_in_orgs(store)
-        if not signed:
-            state.say("Nobody was signed in.")
-            return
-        if len(signed) > 1:
-            raise UsageError(
-                f"{len(signed)} practices are signed in: {', '.join(o.name for o in signed)}",
-                hint="choose one with --org NAME, or pass --all",
-            )
-        target = signed[0]
-    from aiq.audit import record
-    from aiq.roles import Action, require
-
-    require(store, target.id, Action.MANAGE_LOGIN, org_name=target.name)
-    delete_credentials(store, target.id)
-    record(store, "ar.logout", org_id=target.id, target=target.name)
-    state.say(f"Signed out of {target.name}: its AR credentials are removed.")
+        state.say(f"Signed out of {done.practices[0]}: its AR credentials are removed.")
 
 
 def line(out: Any, text: str) -> None:

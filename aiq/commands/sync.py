@@ -116,42 +116,21 @@ def sync(
 def run_sync_command(
     state: AppState, org_name: str | None, options: Any, *, quiet: bool
 ) -> SyncReport:
-    """Open the store, find the org and its credentials, and run the engine with progress."""
-    from aiq.ar.client import ARClient
+    """Find the org and run its sync, with a progress bar on a terminal."""
     from aiq.store.orgs import resolve_org
-    from aiq.sync.engine import SyncEngine
-    from aiq.vault.credentials import load_credentials
+    from aiq.usecases.sync import sync_org
 
     settings = state.settings()
     store = state.store()
     org = resolve_org(store, org_name)
-    from aiq.roles import Action, require
+    announce = None if quiet else state.say
+    if quiet or not sys.stderr.isatty():
+        return sync_org(store, settings, org, options, announce=announce)
+    from aiq.render.progress import SyncProgress
 
-    require(store, org.id, Action.SYNC, org_name=org.name)
-    creds = load_credentials(store, settings, org.id, announce=None if quiet else state.say)
-    progress = None
-    bar = None
-    if not quiet and sys.stderr.isatty():
-        from aiq.render.progress import SyncProgress
-
-        bar = SyncProgress(state.err())
-        progress = bar.update
-    client = ARClient(
-        creds.base_url,
-        email=creds.email,
-        password=creds.password,
-        timeout=settings.ar.timeout_seconds,
-        max_retries=settings.ar.max_retries,
-        max_connections=max(4, settings.sync.concurrency * 2),
-    )
-    try:
-        engine = SyncEngine(store, client, org.id, settings.sync, options, progress=progress)
-        if bar is not None:
-            with bar:
-                return engine.run()
-        return engine.run()
-    finally:
-        client.close()
+    bar = SyncProgress(state.err())
+    with bar:
+        return sync_org(store, settings, org, options, progress=bar.update, announce=announce)
 
 
 def report_document(report: SyncReport) -> dict[str, Any]:

@@ -121,9 +121,9 @@ def housekeeping(store: Any, settings: Any) -> dict[str, Any]:
 def run_org(store: Any, settings: Any, request: dict[str, Any]) -> dict[str, Any]:
     """One sync of one org (and the alert check after it)."""
     from aiq import observability
-    from aiq.ar.client import ARClient
-    from aiq.sync.engine import SyncEngine, SyncOptions
-    from aiq.vault.credentials import load_credentials, signed_in_orgs
+    from aiq.sync.engine import SyncOptions
+    from aiq.usecases.sync import sync_org
+    from aiq.vault.credentials import signed_in_orgs
 
     org_id = int(request["org_id"])
     org = next((o for o in signed_in_orgs(store) if o.id == org_id), None)
@@ -134,30 +134,22 @@ def run_org(store: Any, settings: Any, request: dict[str, Any]) -> dict[str, Any
     trouble = dict(request.get("trouble") or {})
     result: dict[str, Any] = {"status": None, "error": None, "mode": None}
     engine_ran = False
+
+    def engine_started() -> None:
+        nonlocal engine_ran
+        engine_ran = True  # from here on the run log records a failure
+
     log.info("%s: %s sync started", org.name, "deep" if deep else "scheduled")
     try:
-        creds = load_credentials(store, settings, org, announce=lambda m: log.info("%s", m))
-        client = ARClient(
-            creds.base_url,
-            email=creds.email,
-            password=creds.password,
-            timeout=settings.ar.timeout_seconds,
-            max_retries=settings.ar.max_retries,
-            max_connections=max(4, settings.sync.concurrency * 2),
+        report = sync_org(
+            store,
+            settings,
+            org,
+            SyncOptions(today=today, deep=deep),
+            should_stop=lambda: _Stop.flag,
+            announce=lambda m: log.info("%s", m),
+            started=engine_started,
         )
-        try:
-            engine = SyncEngine(
-                store,
-                client,
-                org.id,
-                settings.sync,
-                SyncOptions(today=today, deep=deep),
-                should_stop=lambda: _Stop.flag,
-            )
-            engine_ran = True  # from here on the run log records a failure
-            report = engine.run()
-        finally:
-            client.close()
     except Locked as exc:
         log.info("%s: skipped, %s", org.name, exc)
         return {**result, "status": "skipped", "error": str(exc), "trouble": trouble}
