@@ -35,20 +35,20 @@ def child(db_url: str, kind: str, out: str) -> None:
     """Run one export or backup and print its figures as JSON."""
     from aiq.config import load_settings
     from aiq.store.db import open_store
-    from aiq.store.orgs import find_org_record
+    from aiq.store.orgs import find_any_org
 
     store = open_store(db_url)
     start_rss = peak_rss_mb()
     start = time.perf_counter()
     if kind.startswith("backup-"):
-        from aiq.data.backup import take_backup
+        from aiq.lifecycle.backup import take_backup
 
         result = take_backup(store, load_settings(), Path(out), method=kind.split("-", 1)[1])
         rows, size = sum(result.rows.values()), result.bytes
     else:
         from aiq.export import ExportOptions, export_to_dir
 
-        org = find_org_record(store, os.environ.get("AIQ_BENCH_ORG", "bench"))
+        org = find_any_org(store, os.environ.get("AIQ_BENCH_ORG", "bench"))
         exported = export_to_dir(store, org, Path(out), ExportOptions(fmt=kind))
         rows = exported.rows
         size = sum(f.bytes for f in exported.files)

@@ -28,28 +28,6 @@ def _org_ids(state: AppState, org: str | None) -> list[int] | None:
     return [resolve_org(state.store(), org).id]
 
 
-def _mute_org(state: AppState, org: str | None) -> int:
-    """The org a mute is for: --org, or 0 (every practice); the caller must be allowed."""
-    from aiq.roles import Action, require
-
-    ids = _org_ids(state, org)
-    target = ids[0] if ids else 0
-    require(state.store(), target or None, Action.MANAGE_ALERTS, org_name=org or "")
-    return target
-
-
-def _audit(state: AppState, action: str, org_id: int, details: dict[str, Any]) -> None:
-    from aiq.audit import record
-
-    record(
-        state.store(),
-        action,
-        org_id=org_id or None,
-        target=details.pop("kind", None),
-        details=details,
-    )
-
-
 def _kind(kind: str, *, allow_email: bool = False) -> str:
     from aiq.alerts.model import EMAIL, KINDS
 
@@ -141,17 +119,13 @@ def _alert_doc(row: Any, names: dict[int, str]) -> dict[str, Any]:
 @app.command()
 def test(ctx: typer.Context) -> None:
     """Send a test message through every configured notifier (SMTP, Resend, webhook)."""
-    from aiq.alerts.check import send_test
     from aiq.observability import setup
+    from aiq.usecases.alerting import send_test
 
     state = get_state(ctx)
     settings = state.settings()
     setup(settings)
-    from aiq.roles import Action, require_somewhere
-
-    require_somewhere(state.store(), Action.MANAGE_ALERTS)
-    results = send_test(settings.alerts)
-    _audit(state, "alerts.test", 0, {"channels": [r.channel for r in results]})
+    results = send_test(state.store(), settings.alerts)
     if not results:
         raise UsageError(
             "no notifier is configured",
@@ -183,16 +157,14 @@ def mute(
     ] = None,
 ) -> None:
     """Stop sending one kind of alert (alerts are still recorded and listed)."""
-    from aiq.alerts.ledger import mute as do_mute
     from aiq.clock import utcnow
+    from aiq.usecases.alerting import mute as do_mute
 
     state = get_state(ctx)
     k = _kind(kind)
     span = _duration(for_)
     until = utcnow() + span if span else None
-    target = _mute_org(state, org)
-    do_mute(state.store(), target, k, until)
-    _audit(state, "alerts.mute", target, {"kind": k, "until": until.isoformat() if until else None})
+    do_mute(state.store(), org, k, until)
     when = f" until {until:%Y-%m-%d %H:%M} UTC" if until else ""
     state.say(f"{k} alerts are muted{when}{' for ' + org if org else ''}.")
 
@@ -207,13 +179,11 @@ def unmute(
     ] = None,
 ) -> None:
     """Send a muted kind of alert again."""
-    from aiq.alerts.ledger import unmute as do_unmute
+    from aiq.usecases.alerting import unmute as do_unmute
 
     state = get_state(ctx)
     k = _kind(kind)
-    target = _mute_org(state, org)
-    n = do_unmute(state.store(), target, k)
-    _audit(state, "alerts.unmute", target, {"kind": k, "was_muted": bool(n)})
+    n = do_unmute(state.store(), org, k)
     state.say(f"{k} alerts are sent again." if n else f"{k} alerts were not muted.")
 
 
@@ -227,21 +197,16 @@ def email(
     ] = None,
 ) -> None:
     """Switch email alerts off (the privacy policy's opt-out) or back on; webhooks go on."""
-    from aiq.alerts.ledger import mute as do_mute
-    from aiq.alerts.ledger import unmute as do_unmute
-    from aiq.alerts.model import EMAIL
+    from aiq.usecases.alerting import switch_email
 
     state = get_state(ctx)
     value = switch.strip().lower()
     if value not in ("on", "off"):
         raise UsageError(f"expected on or off, not {switch!r}")
-    target = _mute_org(state, org)
-    _audit(state, "alerts.email", target, {"kind": EMAIL, "switch": value})
+    switch_email(state.store(), org, value == "on")
     if value == "off":
-        do_mute(state.store(), target, EMAIL)
         state.say("Email alerts are off. Webhook alerts, if configured, are still sent.")
     else:
-        do_unmute(state.store(), target, EMAIL)
         if not state.settings().alerts.email:
             state.say(
                 "Email alerts are on here, but config.toml still says [alerts] email = false."

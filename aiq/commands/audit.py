@@ -26,20 +26,13 @@ def list_(
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """List the audit log, oldest first."""
-    from aiq.audit import entries
     from aiq.render.output import emit
-    from aiq.roles import Action, require
-    from aiq.store.orgs import list_orgs, resolve_org
+    from aiq.store.orgs import list_orgs
+    from aiq.usecases.auditing import audit_entries
 
     state = get_state(ctx)
     store = state.store()
-    org_id = None
-    if org is not None:
-        target = resolve_org(store, org)
-        require(store, target.id, Action.READ_AUDIT, org_name=target.name)
-        org_id = target.id
-    else:
-        require(store, None, Action.READ_AUDIT)
+    found = audit_entries(store, org, action)
     names = {o.id: o.name for o in list_orgs(store)}
     rows = [
         {
@@ -51,7 +44,7 @@ def list_(
             "target": e.target,
             "details": e.details,
         }
-        for e in entries(store, org_id=org_id, action=action)
+        for e in found
     ]
     cols = ["id", "at", "actor", "practice", "action", "target", "details"]
     emit(fmt.value, rows, cols, console=state.out())
@@ -60,15 +53,10 @@ def list_(
 @app.command("verify")
 def verify(ctx: typer.Context) -> None:
     """Recompute the hash chain; name the first row that was edited or follows a removed row."""
-    from aiq.audit import verify as verify_chain
-    from aiq.roles import Action, require
-    from aiq.store.db import Store
+    from aiq.usecases.auditing import verify_audit
 
     state = get_state(ctx)
-    store: Store = state.store()
-    if store.dialect == "sqlite":
-        require(store, None, Action.READ_AUDIT)
-    result = verify_chain(store)
+    result = verify_audit(state.store())
     if result.ok:
         state.say(f"The audit log is intact: {result.rows} rows, hash chain verified.")
         return

@@ -50,23 +50,19 @@ def backup(
     quiet: QuietOpt = False,
 ) -> None:
     """Back up the whole database (a consistent snapshot, taken while aiq keeps running)."""
-    from aiq.data.backup import prune_backups, take_backup
+    from aiq.usecases.backups import backup as take
 
     state = get_state(ctx)
-    settings = state.settings()
     store = state.store()
-    from aiq.roles import Action, require
-
-    require(store, None, Action.BACKUP)
-    result = take_backup(store, settings, out, method=method.value)
-    pruned = prune_backups(settings, store=store) if prune else []
+    done = take(store, state.settings(), out, method=method.value, prune=prune)
     if quiet:
         return
+    result = done.result
     state.say(
         f"Backed up {store.display_url} to {result.path} "
         f"({result.method}, {result.bytes / 1e6:,.1f} MB, {result.seconds:.1f}s)."
     )
-    for p in pruned:
+    for p in done.pruned:
         state.say(f"Pruned {p.name}.")
 
 
@@ -82,16 +78,11 @@ def restore(
     quiet: QuietOpt = False,
 ) -> None:
     """Restore a backup into an empty database (--force replaces a non-empty one)."""
-    from aiq.data.backup import restore_backup
+    from aiq.usecases.backups import restore as restore_from
 
     state = get_state(ctx)
     store = state.store(migrate=False)
-    revision = store.stored_revision()
-    if revision is not None and revision >= "0005":  # roles exist from migration 0005 on
-        from aiq.roles import Action, require
-
-        require(store, None, Action.RESTORE)
-    result = restore_backup(store, file, force=force)
+    result = restore_from(store, file, force=force)
     if not quiet:
         state.say(
             f"Restored {sum(result.rows.values()):,} rows from {file} ({result.method}, "

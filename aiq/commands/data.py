@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from aiq.commands.options import QuietOpt, StatusFormat, StatusFormatOpt
 from aiq.commands.state import AppState, get_state
 from aiq.errors import Cancelled, UsageError
+
+if TYPE_CHECKING:
+    from aiq.store.orgs import OrgRef
 
 app = typer.Typer(
     help="Data rights: delete a practice's data, reactivate it, purge what is due.",
@@ -63,60 +66,50 @@ def delete(
     quiet: QuietOpt = False,
 ) -> None:
     """Delete a practice: credentials destroyed and syncs stopped now, data purged later."""
-    from aiq.data.lifecycle import delete_org, purge_org
-    from aiq.store.orgs import find_org_record
+    from aiq.usecases.practices import delete_practice, purge_practice
 
     state = get_state(ctx)
     settings = state.settings()
     store = state.store()
-    record = find_org_record(store, org)
-    from aiq.roles import Action, require
-
-    require(store, record.id, Action.DELETE_DATA, org_name=record.name)
     days = settings.data.retention_days
     if now:
-        _confirm_name(record.name, confirm, f"Purging every row of {record.name} now")
-        if not record.deleted:
-            delete_org(store, record, retention_days=days)
-        purged = purge_org(store, find_org_record(store, record.name), reason="deleted --now")
+
+        def confirm_purge(record: OrgRef) -> bool:
+            _confirm_name(record.name, confirm, f"Purging every row of {record.name} now")
+            return True
+
+        purged = purge_practice(store, settings, org, confirm=confirm_purge)
         if not quiet:
-            state.say(f"Purged {record.name}: {purged.total:,} rows removed from every table.")
+            state.say(f"Purged {purged.org_name}: {purged.total:,} rows removed from every table.")
         return
-    if record.deleted:
-        raise UsageError(
-            f"the practice {record.name!r} is already deleted",
-            hint="pass --now to purge it at once, or aiq data reactivate to undo",
+
+    def confirm_delete(record: OrgRef) -> bool:
+        if confirm is not None or not _interactive():
+            _confirm_name(record.name, confirm, f"Deleting {record.name}")
+            return True
+        return typer.confirm(
+            f"Delete {record.name}? Its AR sign-in is destroyed now and its data purged after "
+            f"{days} days.",
+            err=True,
         )
-    if confirm is not None or not _interactive():
-        _confirm_name(record.name, confirm, f"Deleting {record.name}")
-    elif not typer.confirm(
-        f"Delete {record.name}? Its AR sign-in is destroyed now and its data purged after "
-        f"{days} days.",
-        err=True,
-    ):
-        raise Cancelled("nothing was changed")
-    result = delete_org(store, record, retention_days=days)
+
+    result = delete_practice(store, settings, org, confirm=confirm_delete)
     if not quiet:
+        name = result.org.name
         state.say(
-            f"Deleted {record.name}: its AR sign-in is destroyed and it is no longer synced. "
+            f"Deleted {name}: its AR sign-in is destroyed and it is no longer synced. "
             f"Its data is kept until {result.purge_after:%Y-%m-%d} (UTC); "
-            f"`aiq data reactivate --org {record.name!r}` undoes this until then."
+            f"`aiq data reactivate --org {name!r}` undoes this until then."
         )
 
 
 @app.command()
 def reactivate(ctx: typer.Context, org: OrgNameOpt, quiet: QuietOpt = False) -> None:
     """Undo a deletion while the data is still kept; then sign in again with aiq login."""
-    from aiq.data.lifecycle import reactivate_org
-    from aiq.store.orgs import find_org_record
+    from aiq.usecases.practices import reactivate_practice
 
     state = get_state(ctx)
-    store = state.store()
-    record = find_org_record(store, org, deleted=True)
-    from aiq.roles import Action, require
-
-    require(store, record.id, Action.DELETE_DATA, org_name=record.name)
-    reactivate_org(store, record)
+    record = reactivate_practice(state.store(), org)
     if not quiet:
         state.say(
             f"Reactivated {record.name} with its data. Its AR sign-in was destroyed: run "
@@ -133,28 +126,18 @@ def purge(
     quiet: QuietOpt = False,
 ) -> None:
     """Purge deleted practices whose retention is over, and prune old backups (daily job)."""
-    from aiq.data.backup import backup_time, list_backups
-    from aiq.data.lifecycle import apply_retention, due_orgs
+    from aiq.usecases.practices import apply_retention, retention_due
 
     state = get_state(ctx)
     settings = state.settings()
     store = state.store()
-    from aiq.roles import Action, require
-
-    require(store, None, Action.DELETE_DATA)
     if dry_run:
-        due = due_orgs(store, settings.data.retention_days)
-        from datetime import UTC, datetime, timedelta
-
-        cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(
-            days=settings.data.backup_keep_days
-        )
-        old = [p for p in list_backups(settings) if (backup_time(p) or cutoff) < cutoff]
-        for o in due:
+        due = retention_due(store, settings)
+        for o in due.practices:
             state.say(f"would purge {o.name} (deleted {o.deleted_at:%Y-%m-%d})")
-        for p in old:
+        for p in due.backups:
             state.say(f"would prune {p}")
-        if not due and not old:
+        if not due.practices and not due.backups:
             state.say("Nothing is due.")
         return
     result = apply_retention(store, settings)
@@ -175,25 +158,22 @@ def status(ctx: typer.Context, fmt: StatusFormatOpt = StatusFormat.table) -> Non
 
 
 def _status(state: AppState, fmt: StatusFormat) -> None:
-    from datetime import timedelta
-
     from aiq.render.output import write_json, write_table
-    from aiq.store.orgs import all_orgs
+    from aiq.usecases.practices import practice_states
 
     settings = state.settings()
-    days = settings.data.retention_days
-    rows = []
-    for o in all_orgs(state.store()):
-        purge_after = o.deleted_at + timedelta(days=days) if o.deleted_at else None
-        rows.append(
-            {
-                "practice": o.name,
-                "status": "deleted" if o.deleted else o.status,
-                "deleted_at": o.deleted_at.isoformat(timespec="seconds") if o.deleted_at else None,
-                "purge_after": purge_after.isoformat(timespec="seconds") if purge_after else None,
-            }
-        )
+    rows = [
+        {
+            "practice": p.org.name,
+            "status": p.state,
+            "deleted_at": p.org.deleted_at.isoformat(timespec="seconds")
+            if p.org.deleted_at
+            else None,
+            "purge_after": p.purge_after.isoformat(timespec="seconds") if p.purge_after else None,
+        }
+        for p in practice_states(state.store(), settings)
+    ]
     if fmt is StatusFormat.json:
-        write_json({"retention_days": days, "practices": rows})
+        write_json({"retention_days": settings.data.retention_days, "practices": rows})
         return
     write_table(state.out(), rows, ["practice", "status", "deleted_at", "purge_after"])

@@ -86,8 +86,9 @@ def export(
     quiet: QuietOpt = False,
 ) -> None:
     """Export synced business data (never credentials) as one file per table plus a manifest."""
-    from aiq.export import ExportOptions, export_to_dir, export_to_stream
-    from aiq.store.orgs import find_org_record
+    from aiq.export import ExportOptions
+    from aiq.store.orgs import find_any_org
+    from aiq.usecases.exports import export_org, export_org_table
 
     state = get_state(ctx)
     options = ExportOptions(
@@ -98,20 +99,17 @@ def export(
     )
     options.check()
     store = state.store()
-    record = find_org_record(store, org)
-    from aiq.roles import Action, require
-
-    require(store, record.id, Action.EXPORT, org_name=record.name)
+    practice = find_any_org(store, org)
     if out == "-":
-        export_to_stream(store, record, sys.stdout.buffer, options)
+        export_org_table(store, practice, options, sys.stdout.buffer)
         return
-    target = Path(out) if out else default_out(record.name)
-    result = export_to_dir(store, record, target, options)
+    target = Path(out) if out else default_out(practice.name)
+    result = export_org(store, practice, options, target)
     if quiet:
         return
     for f in result.files:
         state.say(f"{f.file}: {f.rows:,} rows")
     state.say(
-        f"Exported {result.rows:,} rows of {record.name} in {len(result.files)} "
+        f"Exported {result.rows:,} rows of {practice.name} in {len(result.files)} "
         f"{options.fmt} files to {target} (see manifest.json)."
     )

@@ -78,26 +78,17 @@ def rotate(
     ] = None,
 ) -> None:
     """Make a new master key, re-encrypt every credential with it, and retire the old one."""
-    from aiq.audit import record
-    from aiq.roles import Action, require
-    from aiq.vault.rotation import rotate_master_key
+    from aiq.usecases.keys import rotate_key
 
     state, settings = prepare(ctx)
-    require(state.store(), None, Action.ROTATE_KEYS)
-    done = rotate_master_key(
+    done = rotate_key(
         state.store(),
-        settings.data_dir,
+        settings,
         key_file=key_file,
         new_key_file=new_key_file,
         announce=state.say,
     )
     n = done.reencrypted
-    record(
-        state.store(),
-        "keys.rotate",
-        target=done.new_key_id,
-        details={"old_key_id": done.old_key_id, "reencrypted": n},
-    )
     state.say(
         f"Rotated the master key: {n} credential field{'s' if n != 1 else ''} re-encrypted "
         f"with key {done.new_key_id} in {done.where}; key {done.old_key_id} is retired."

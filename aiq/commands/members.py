@@ -34,7 +34,7 @@ def add(
 ) -> None:
     """Map a database role to an aiq role in a practice and grant exactly what it needs."""
     from aiq.store.orgs import resolve_org
-    from aiq.teams import set_member
+    from aiq.usecases.members import set_member
 
     state = get_state(ctx)
     store = state.store()
@@ -56,7 +56,7 @@ def set_role(
 ) -> None:
     """Change a member's role in a practice (its grants follow)."""
     from aiq.store.orgs import resolve_org
-    from aiq.teams import set_member
+    from aiq.usecases.members import set_member
 
     state = get_state(ctx)
     store = state.store()
@@ -72,7 +72,7 @@ def remove(
 ) -> None:
     """Take a database role out of a practice (it keeps only what its other practices need)."""
     from aiq.store.orgs import resolve_org
-    from aiq.teams import remove_member
+    from aiq.usecases.members import remove_member
 
     state = get_state(ctx)
     store = state.store()
@@ -87,7 +87,7 @@ def list_(ctx: typer.Context, org: OrgOpt = None, fmt: FormatOpt = OutputFormat.
     """List a practice's members and their roles."""
     from aiq.render.output import emit
     from aiq.store.orgs import resolve_org
-    from aiq.teams import list_members
+    from aiq.usecases.members import list_members
 
     state = get_state(ctx)
     store = state.store()

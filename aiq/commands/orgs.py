@@ -43,10 +43,10 @@ def list_(ctx: typer.Context, fmt: FormatOpt = OutputFormat.table) -> None:
 @app.command("add")
 def add(ctx: typer.Context, name: NameArg, quiet: QuietOpt = False) -> None:
     """Add a practice; sign it in to AR with aiq login --org NAME."""
-    from aiq.teams import add_org
+    from aiq.usecases.practices import add_practice
 
     state = get_state(ctx)
-    org = add_org(state.store(), name)
+    org = add_practice(state.store(), name)
     if not quiet:
         state.say(f"Added {org.name}: sign it in with `aiq login --org {org.name!r}`.")
 
@@ -55,11 +55,11 @@ def add(ctx: typer.Context, name: NameArg, quiet: QuietOpt = False) -> None:
 def remove(ctx: typer.Context, name: NameArg, quiet: QuietOpt = False) -> None:
     """Remove a practice that holds no data (one with data: aiq data delete)."""
     from aiq.store.orgs import resolve_org
-    from aiq.teams import remove_org
+    from aiq.usecases.practices import remove_practice
 
     state = get_state(ctx)
     store = state.store()
     org = resolve_org(store, name)
-    remove_org(store, org)
+    remove_practice(store, org)
     if not quiet:
         state.say(f"Removed {org.name}.")

@@ -103,15 +103,15 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
 def housekeeping(store: Any, settings: Any) -> dict[str, Any]:
     """The daily chores: purge practices past their retention, prune old backups, and take
     the daily backup when configured (the privacy policy's retention and backup promises)."""
-    from aiq.data.backup import take_backup
-    from aiq.data.lifecycle import apply_retention
+    from aiq.usecases.backups import backup
+    from aiq.usecases.practices import apply_retention
 
     result: dict[str, Any] = {"action": "housekeeping"}
     try:
         retention = apply_retention(store, settings)
         result["retention"] = repr(retention)
         if settings.data.daily_backup:
-            result["backup"] = str(take_backup(store, settings).path)
+            result["backup"] = str(backup(store, settings).result.path)
     except Exception as exc:
         log.error("housekeeping failed: %s", _unexpected(exc))
         result["error"] = _unexpected(exc)

@@ -3,7 +3,7 @@
 ``resolve_org`` is what every command taking ``--org`` calls: with a name, that org; without one,
 the only org there is; several orgs and no name is a usage error that lists them; none at all means
 nobody has signed in yet (exit 4, "run aiq login"). Deleted orgs are hidden from it; the
-data-rights operations (export, reactivation, purge) find them with ``find_org_record``, which
+data-rights operations (export, reactivation, purge) find them with ``find_any_org``, which
 sees deleted orgs while their data is kept.
 """
 
@@ -201,7 +201,7 @@ def all_orgs(store: Store) -> list[OrgRef]:
         return [_ref(r) for r in conn.execute(select(org_table).order_by(org_table.c.name))]
 
 
-def find_org_record(store: Store, name: str | None, *, deleted: bool | None = None) -> OrgRef:
+def find_any_org(store: Store, name: str | None, *, deleted: bool | None = None) -> OrgRef:
     """The org called ``name`` (or the only one), among live, deleted (``deleted=True``) or all.
 
     The name matches exactly, else case-insensitively when that is unambiguous. Without a name,

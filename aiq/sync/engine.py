@@ -223,7 +223,7 @@ class SyncEngine:
 
     def run(self) -> SyncReport:
         """Run the sync under the org's lock and return its report."""
-        from aiq.data.lifecycle import check_org_active
+        from aiq.lifecycle.retention import check_org_active
 
         with self.store.connect() as conn:
             check_org_active(conn, self.org_id)  # a deleted practice is no longer synced

@@ -23,7 +23,7 @@ from aiq.export import ExportOptions, export_to_dir, verify_export
 from aiq.export.tables import DEFAULT_TABLES, SECRET_TABLES
 from aiq.store.db import Store, open_store
 from aiq.store.models import metadata
-from aiq.store.orgs import find_org_record
+from aiq.store.orgs import find_any_org
 from tests.export.fixtures import ORG_A, Synced
 from tests.helpers import aiq, aiq_process
 from tests.phi import find_phi
@@ -263,7 +263,7 @@ def test_killed_export_leaves_no_complete_looking_file(
     full = tmp_path / "full"
     store = open_store(synced.url)
     try:
-        export_to_dir(store, find_org_record(store, ORG_A), full, ExportOptions())
+        export_to_dir(store, find_any_org(store, ORG_A), full, ExportOptions())
     finally:
         store.dispose()
     manifest = json.loads((full / "manifest.json").read_text())

@@ -87,7 +87,7 @@ def team(pg_schema: str) -> Iterator[Team]:
         a = add_practice(store, "Alpha Spa")
         b = add_practice(store, "Beta Spa")
         from aiq.store.orgs import resolve_org
-        from aiq.teams import set_member
+        from aiq.usecases.members import set_member
 
         alpha = resolve_org(store, "Alpha Spa")
         set_member(store, alpha, names["owner"], "OWNER", new=True)

@@ -12,8 +12,8 @@ from sqlalchemy import func, insert, select
 from aiq.audit import entries
 from aiq.clock import utcnow
 from aiq.config import load_settings
-from aiq.data.backup import backup_dir, backup_name
-from aiq.data.lifecycle import (
+from aiq.lifecycle.backup import backup_dir, backup_name
+from aiq.lifecycle.retention import (
     apply_retention,
     check_org_active,
     delete_org,
@@ -24,7 +24,7 @@ from aiq.errors import UsageError
 from aiq.store.alert_models import Alert, AlertDelivery
 from aiq.store.db import Store, open_store
 from aiq.store.models import metadata, table_of
-from aiq.store.orgs import find_org_record
+from aiq.store.orgs import find_any_org
 from aiq.store.vault_models import ARLogin, Credential
 from tests.export.fixtures import ORG_A, ORG_B, Synced
 from tests.helpers import aiq
@@ -104,7 +104,7 @@ def test_delete_then_reactivate(
     assert {k: v for k, v in after.items() if k not in ("credential", "ar_login")} == {
         k: v for k, v in before.items() if k not in ("credential", "ar_login")
     }
-    org = find_org_record(store, ORG_A)
+    org = find_any_org(store, ORG_A)
     assert org.deleted and org.status == "deleted" and org.deleted_at is not None
     # Syncs stop: the org is hidden from the commands that sync, and refused by id.
     from aiq.store.orgs import list_orgs
@@ -127,7 +127,7 @@ def test_delete_then_reactivate(
     r = aiq(capsys, "--db", synced.url, "data", "reactivate", "--org", ORG_A)
     assert r.code == 0, r.err
     assert "aiq login" in r.err
-    org = find_org_record(store, ORG_A)
+    org = find_any_org(store, ORG_A)
     assert not org.deleted and org.status == "active"
     with store.connect() as conn:
         check_org_active(conn, synced.org_a)
@@ -152,7 +152,7 @@ def test_purge_removes_every_row_of_the_org_and_nothing_else(
     assert all(a_before[t] > 0 for t in ("invoice", "invoice_item", "alert_delivery", "sync_run"))
     settings = load_settings()
     # Deleted 31 days ago: due. A backup older than 90 days is pruned in the same pass.
-    delete_org(store, find_org_record(store, ORG_A), now=utcnow() - timedelta(days=31))
+    delete_org(store, find_any_org(store, ORG_A), now=utcnow() - timedelta(days=31))
     folder = backup_dir(settings)
     folder.mkdir(parents=True)
     old = folder / backup_name("sqlite", utcnow() - timedelta(days=95))

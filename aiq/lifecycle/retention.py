@@ -239,7 +239,7 @@ def apply_retention(
     store: Store, settings: Settings, now: datetime | None = None
 ) -> RetentionResult:
     """The daily retention pass: purge due orgs, then prune backups older than their retention."""
-    from aiq.data.backup import prune_backups
+    from aiq.lifecycle.backup import prune_backups
 
     purged = purge_due(store, settings, now)
     pruned = prune_backups(settings, now=now, store=store)

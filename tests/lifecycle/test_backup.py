@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from aiq.audit import entries
 from aiq.config import load_settings
-from aiq.data.backup import backup_name, list_backups, prune_backups
+from aiq.lifecycle.backup import backup_name, list_backups, prune_backups
 from aiq.store.db import Store, open_store
 from aiq.store.models import metadata
 from tests.export.fixtures import (

@@ -4,7 +4,7 @@ Three kinds of backup file, told apart by their first bytes:
 
     sqlite    a SQLite database file, taken with SQLite's online backup API (a consistent
               snapshot while aiq keeps running); the default on SQLite
-    logical   aiq's own dump (``aiq.data.dump``): gzip'd JSON lines read in one snapshot
+    logical   aiq's own dump (``aiq.lifecycle.dump``): gzip'd JSON lines read in one snapshot
               transaction; the default on Postgres, as it restores into any empty database or
               schema, Postgres or SQLite, with no client tools
     pg_dump   ``pg_dump --format=custom`` (``--method pg_dump``); restored with ``pg_restore``
@@ -40,8 +40,8 @@ from sqlalchemy.pool import NullPool
 
 from aiq.audit import record
 from aiq.clock import utcnow
-from aiq.data.dump import MAGIC, DumpReader, DumpTable, write_dump
 from aiq.errors import DatabaseTooNew, StoreError, UsageError
+from aiq.lifecycle.dump import MAGIC, DumpReader, DumpTable, write_dump
 from aiq.store import bulk
 from aiq.store.db import MIGRATIONS_DIR, Store, head_revision, known_revisions
 from aiq.store.models import metadata

@@ -1,4 +1,4 @@
-"""Members and practices: who belongs to which org with which role, and adding/removing orgs.
+"""Members: who belongs to which practice with which role (a shared Postgres).
 
 On Postgres a member is a database role (each person connects as their own); ``add_member`` maps
 an existing role to an aiq role in one org, records it in ``org_member`` (which only OWNERs can
@@ -20,12 +20,11 @@ from aiq.clock import utcnow
 from aiq.errors import PermissionDenied, UsageError
 from aiq.roles import Action, Role, require
 from aiq.store.db import Store
-from aiq.store.models import Org, table_of
-from aiq.store.orgs import OrgRef, create_org, find_org
+from aiq.store.models import table_of
+from aiq.store.orgs import OrgRef
 from aiq.store.team_models import OrgMember
 
 member_table = table_of(OrgMember)
-org_table = table_of(Org)
 
 
 @dataclass(frozen=True)
@@ -200,52 +199,3 @@ def remove_member(store: Store, org: OrgRef, db_role: str) -> None:
         if mapped is None:
             raise
         raise mapped from exc
-
-
-# --- practices ----------------------------------------------------------------------------------
-
-
-def add_org(store: Store, name: str) -> OrgRef:
-    """A new practice with no AR sign-in yet (``aiq login --org NAME`` signs it in)."""
-    require(store, None, Action.MANAGE_ORGS)
-    name = name.strip()
-    if not name:
-        raise UsageError("the practice's name is empty")
-    with store.begin() as conn:
-        if find_org(conn, name) is not None:
-            raise UsageError(f"there is already a practice called {name!r}")
-        org = create_org(conn, name)
-        audit.record(conn, "org.add", org_id=org.id, target=name)
-    return org
-
-
-def org_rows(store: Store, org_id: int) -> int:
-    """How many rows of an org's data the database holds (every org table)."""
-    from aiq.data.lifecycle import org_tables
-
-    total = 0
-    with store.connect() as conn:
-        for table in org_tables():
-            if "org_id" not in table.c or table.name == "org_member":
-                continue
-            total += int(
-                conn.execute(
-                    select(func.count()).select_from(table).where(table.c.org_id == org_id)
-                ).scalar_one()
-            )
-    return total
-
-
-def remove_org(store: Store, org: OrgRef) -> None:
-    """Remove a practice that holds no data; one with data goes through ``aiq data delete``."""
-    require(store, None, Action.MANAGE_ORGS)
-    n = org_rows(store, org.id)
-    if n:
-        raise UsageError(
-            f"{org.name} holds {n:,} rows of data (and maybe an AR sign-in)",
-            hint=f"aiq data delete --org {org.name!r} deletes it with its data",
-        )
-    with store.begin() as conn:
-        conn.execute(delete(member_table).where(member_table.c.org_id == org.id))
-        conn.execute(delete(org_table).where(org_table.c.id == org.id))
-        audit.record(conn, "org.remove", org_id=org.id, target=org.name)
