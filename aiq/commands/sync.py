@@ -106,7 +106,7 @@ def sync(
     if fmt is StatusFormat.json:
         from aiq.render.output import write_json
 
-        write_json(report_document(report))
+        write_json(report.document())
     elif not quiet:
         render_report(state, report)
     if report.status == "partial":
@@ -131,40 +131,6 @@ def run_sync_command(
     bar = SyncProgress(state.err())
     with bar:
         return sync_org(store, settings, org, options, progress=bar.update, announce=announce)
-
-
-def report_document(report: SyncReport) -> dict[str, Any]:
-    """The run report as a JSON-ready document."""
-    totals = report.totals()
-    return {
-        "run_id": report.run_id,
-        "org_id": report.org_id,
-        "status": report.status,
-        "mode": report.mode,
-        "dry_run": report.dry_run,
-        "started_at": report.started_at.isoformat() + "Z",
-        "seconds": round(report.seconds, 3),
-        "requests": report.requests,
-        "rows_inserted": totals.inserted,
-        "rows_changed": totals.changed,
-        "rows_removed": totals.removed,
-        "new_upstream_fields": report.new_fields,
-        "errors": report.errors,
-        "streams": [
-            {
-                "stream": s.stream,
-                "status": s.status,
-                "windows": s.windows,
-                "requests": s.requests,
-                "rows_inserted": s.inserted,
-                "rows_changed": s.changed,
-                "rows_removed": s.removed,
-                "rows_skipped": s.skipped,
-                "error": s.error,
-            }
-            for s in report.streams
-        ],
-    }
 
 
 def render_report(state: AppState, report: SyncReport) -> None:

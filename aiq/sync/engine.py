@@ -19,10 +19,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from aiq.ar import mapping
 from aiq.ar.client import ARClient
+from aiq.ar.streams import ALL_STREAMS, REFERENCE_STREAMS, WINDOWED_STREAMS
 from aiq.clock import utcnow
 from aiq.config import SyncSettings
 from aiq.errors import (
@@ -32,7 +33,7 @@ from aiq.errors import (
     UpstreamContractError,
     UsageError,
 )
-from aiq.store import bulk
+from aiq.store import bulk, runlog
 from aiq.store.db import Store
 from aiq.store.locks import SyncLock
 from aiq.store.models import (
@@ -41,10 +42,6 @@ from aiq.store.models import (
     Product,
     Service,
     Staff,
-    SyncRun,
-    SyncRunStream,
-    SyncStreamState,
-    SyncWindow,
     table_of,
 )
 from aiq.sync.plan import StreamPlan, Window, plan_windows
@@ -52,15 +49,14 @@ from aiq.sync.writer import Counts, WindowResult, Writer
 
 log = logging.getLogger("aiq.sync")
 
-REFERENCE_STREAMS: dict[str, tuple[str, Any, Callable[[int, dict[str, Any]], dict[str, Any]]]] = {
-    "product_categories": ("/api/product-categories", Category, mapping.map_category),
-    "clinics": ("/api/clinics", Clinic, mapping.map_clinic),
-    "users": ("/api/users", Staff, mapping.map_staff),
-    "services": ("/api/services", Service, mapping.map_service),
-    "products": ("/api/products", Product, mapping.map_product),
+# The store table each reference stream is written to.
+REFERENCE_TABLES: dict[str, Any] = {
+    "product_categories": Category,
+    "clinics": Clinic,
+    "users": Staff,
+    "services": Service,
+    "products": Product,
 }
-WINDOWED_STREAMS = ("appointments", "invoices")
-ALL_STREAMS = (*REFERENCE_STREAMS, *WINDOWED_STREAMS)
 MAX_SKIPPED_REPORTED = 20
 
 
@@ -101,6 +97,20 @@ class StreamReport:
         """Rows written: inserted, changed and removed."""
         return self.inserted + self.changed + self.removed
 
+    def figures(self) -> dict[str, Any]:
+        """The stream's figures by their names in the run log and in ``aiq sync --format json``."""
+        return {
+            "stream": self.stream,
+            "status": self.status,
+            "windows": self.windows,
+            "requests": self.requests,
+            "rows_inserted": self.inserted,
+            "rows_changed": self.changed,
+            "rows_removed": self.removed,
+            "rows_skipped": self.skipped,
+            "error": self.error,
+        }
+
 
 @dataclass
 class SyncReport:
@@ -130,6 +140,33 @@ class SyncReport:
         """Wall time of the run."""
         end = self.ended_at or utcnow()
         return (end - self.started_at).total_seconds()
+
+    @property
+    def error(self) -> str | None:
+        """The run's first error: its own, else the first stream's."""
+        if self.errors:
+            return self.errors[0]
+        return next((s.error for s in self.streams if s.error), None)
+
+    def document(self) -> dict[str, Any]:
+        """The run as a JSON-ready document (``aiq sync --format json``)."""
+        totals = self.totals()
+        return {
+            "run_id": self.run_id,
+            "org_id": self.org_id,
+            "status": self.status,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat() + "Z",
+            "seconds": round(self.seconds, 3),
+            "requests": self.requests,
+            "rows_inserted": totals.inserted,
+            "rows_changed": totals.changed,
+            "rows_removed": totals.removed,
+            "new_upstream_fields": self.new_fields,
+            "errors": self.errors,
+            "streams": [s.figures() for s in self.streams],
+        }
 
 
 ProgressFn = Callable[[str, int, int], None]
@@ -295,20 +332,20 @@ class SyncEngine:
     # --- reference streams ----------------------------------------------------------------------
 
     def _reference(self, stream: str, unknown: dict[str, set[str]]) -> StreamReport:
-        path, model, mapper = REFERENCE_STREAMS[stream]
+        spec = REFERENCE_STREAMS[stream]
         sr = StreamReport(stream)
-        table = table_of(model)
+        table = table_of(REFERENCE_TABLES[stream])
         rows: list[dict[str, Any]] = []
         watch = mapping.FieldWatch()
-        before = self.client.stats.by_path.get(path, 0)
-        for page in self.client.paginate("GET", path, params={"per_page": 500}):
+        before = self.client.stats.by_path.get(spec.path, 0)
+        for page in self.client.paginate(**spec.request()):
             for rec in page:
                 watch.check(stream, rec)
                 try:
-                    rows.append(mapper(self.org_id, rec))
+                    rows.append(spec.mapper(self.org_id, rec))
                 except (RecordInvalid, ValueError) as exc:
                     self._skip(sr, stream, rec, exc)
-        sr.requests = self.client.stats.by_path.get(path, 0) - before
+        sr.requests = self.client.stats.by_path.get(spec.path, 0) - before
         for s, names in watch.unknown.items():
             unknown.setdefault(s, set()).update(names)
         with self.store.begin() if not self.options.dry_run else self.store.connect() as conn:
@@ -351,20 +388,8 @@ class SyncEngine:
         s = self.settings
         since = self.options.since or _months_back(self.today, s.since_months)
         with self.store.connect() as conn:
-            done = [
-                d
-                for (d,) in conn.execute(
-                    select(SyncWindow.window_start).where(  # type: ignore[call-overload]
-                        SyncWindow.org_id == self.org_id, SyncWindow.stream == stream
-                    )
-                )
-            ]
-            state = conn.execute(
-                select(SyncStreamState.backfill_from, SyncStreamState.last_deep_at).where(  # type: ignore[call-overload]
-                    SyncStreamState.org_id == self.org_id, SyncStreamState.stream == stream
-                )
-            ).first()
-        backfill_from, last_deep = (state[0], state[1]) if state else (None, None)
+            done = runlog.windows_done(conn, self.org_id, stream)
+            backfill_from, last_deep = runlog.backfill_and_deep(conn, self.org_id, stream)
         deep_due = backfill_from is not None and (
             self.options.deep
             or last_deep is None
@@ -387,11 +412,8 @@ class SyncEngine:
         )
 
     def _zones(self) -> dict[int, ZoneInfo]:
-        with self.store.connect() as conn:
-            rows = conn.execute(
-                select(Clinic.id, Clinic.timezone).where(Clinic.org_id == self.org_id)  # type: ignore[call-overload]
-            ).all()
-        return {cid: mapping.zone(tz) for cid, tz in rows}
+        zones = runlog.clinic_zones(self.store, self.org_id)
+        return {cid: mapping.zone(tz) for cid, tz in zones.items()}
 
     def _fetch_window(
         self, stream: str, window: Window, zones: dict[int, ZoneInfo]
@@ -399,26 +421,10 @@ class SyncEngine:
         """Read one window whole (every page) and map it. Runs in a worker thread."""
         result = WindowResult(stream, window, [])
         watch = mapping.FieldWatch()
-        if stream == "appointments":
-            path = "/api/appointment"
-            body: dict[str, Any] = {
-                "start": window.start.isoformat(),
-                "end": window.end.isoformat(),
-            }
-            mapper: Callable[..., Any] = mapping.map_appointment
-        else:
-            path = "/api/sales/invoices"
-            body = {
-                "fromDate": window.start.isoformat(),
-                "toDate": window.end.isoformat(),
-                "clinic_id": [],
-                "user_id": [],
-                "invoice_status": [],
-                "search_key": "",
-            }
-            mapper = mapping.map_invoice
+        spec = WINDOWED_STREAMS[stream]
+        mapper = spec.mapper
         org_id, check, keep = self.org_id, watch.check, result.records.append
-        for page in self.client.paginate("POST", path, json_body=body):
+        for page in self.client.paginate(**spec.request(window.start, window.end)):
             result.requests += 1
             if self._cancel.is_set():
                 raise _Abort()
@@ -571,115 +577,53 @@ class SyncEngine:
     # --- run log and state ----------------------------------------------------------------------
 
     def _start_run(self, report: SyncReport) -> int:
-        with self.store.begin() as conn:
-            result = conn.execute(
-                table_of(SyncRun)
-                .insert()
-                .values(
-                    org_id=self.org_id,
-                    started_at=report.started_at,
-                    status="running",
-                    mode=report.mode,
-                )
-            )
-            pk = result.inserted_primary_key
-            assert pk is not None
-            return int(pk[0])
+        return runlog.start_run(self.store, self.org_id, report.started_at, report.mode)
 
     def _finish_run(self, report: SyncReport) -> None:
+        assert report.run_id is not None
         totals = report.totals()
-        with self.store.begin() as conn:
-            conn.execute(
-                update(table_of(SyncRun))
-                .where(table_of(SyncRun).c.id == report.run_id)
-                .values(
-                    ended_at=report.ended_at,
-                    status=report.status,
-                    mode=report.mode,
-                    windows=sum(s.windows for s in report.streams),
-                    requests=report.requests,
-                    rows_inserted=totals.inserted,
-                    rows_changed=totals.changed,
-                    rows_removed=totals.removed,
-                    rows_skipped=sum(s.skipped for s in report.streams),
-                    error=(report.errors[0] if report.errors else None)
-                    or next((s.error for s in report.streams if s.error), None),
-                )
-            )
-            bulk.upsert(
-                conn,
-                table_of(SyncRunStream),
-                [
-                    {
-                        "run_id": report.run_id,
-                        "stream": s.stream,
-                        "org_id": self.org_id,
-                        "started_at": s.started_at,
-                        "ended_at": s.ended_at or report.ended_at,
-                        "status": s.status,
-                        "windows": s.windows,
-                        "requests": s.requests,
-                        "rows_inserted": s.inserted,
-                        "rows_changed": s.changed,
-                        "rows_removed": s.removed,
-                        "rows_skipped": s.skipped,
-                        "error": s.error,
-                    }
-                    for s in report.streams
-                ],
-            )
-            t = table_of(SyncStreamState)
-            for s in report.streams:
-                self._ensure_state(conn, s.stream)
-                conn.execute(
-                    update(t)
-                    .where(t.c.org_id == self.org_id, t.c.stream == s.stream)
-                    .values(known_fields=report.new_fields.get(s.stream, []))
-                )
-            if report.status == "failed":
-                failed = {s.stream for s in report.streams if s.status == "failed"} or set(
-                    self.streams
-                )
-                for stream in failed:
-                    self._ensure_state(conn, stream)
-                    conn.execute(
-                        update(t)
-                        .where(t.c.org_id == self.org_id, t.c.stream == stream)
-                        .values(consecutive_failures=t.c.consecutive_failures + 1)
-                    )
-
-    def _ensure_state(self, conn: Any, stream: str) -> None:
-        t = table_of(SyncStreamState)
-        exists = conn.execute(
-            select(t.c.stream).where(t.c.org_id == self.org_id, t.c.stream == stream)
-        ).first()
-        if exists is None:
-            conn.execute(
-                t.insert().values(
-                    org_id=self.org_id, stream=stream, consecutive_failures=0, known_fields=[]
-                )
-            )
+        failed: set[str] = set()
+        if report.status == "failed":
+            failed = {s.stream for s in report.streams if s.status == "failed"} or set(self.streams)
+        runlog.finish_run(
+            self.store,
+            self.org_id,
+            report.run_id,
+            {
+                "ended_at": report.ended_at,
+                "status": report.status,
+                "mode": report.mode,
+                "windows": sum(s.windows for s in report.streams),
+                "requests": report.requests,
+                "rows_inserted": totals.inserted,
+                "rows_changed": totals.changed,
+                "rows_removed": totals.removed,
+                "rows_skipped": sum(s.skipped for s in report.streams),
+                "error": report.error,
+            },
+            [
+                {
+                    **s.figures(),
+                    "started_at": s.started_at,
+                    "ended_at": s.ended_at or report.ended_at,
+                }
+                for s in report.streams
+            ],
+            known_fields={s.stream: report.new_fields.get(s.stream, []) for s in report.streams},
+            failed_streams=sorted(failed),
+        )
 
     def _save_state(
         self, conn: Any, stream: str, sr: StreamReport, *, deep: bool, backfill_from: date | None
     ) -> None:
-        t = table_of(SyncStreamState)
-        self._ensure_state(conn, stream)
-        values: dict[str, Any] = {}
-        if sr.status in ("ok", "partial"):
-            values["last_success_at"] = utcnow()
-            values["consecutive_failures"] = 0
-        if deep:
-            values["last_deep_at"] = utcnow()
-        if backfill_from is not None:
-            current = conn.execute(
-                select(t.c.backfill_from).where(t.c.org_id == self.org_id, t.c.stream == stream)
-            ).scalar()
-            values["backfill_from"] = min(backfill_from, current) if current else backfill_from
-        if values:
-            conn.execute(
-                update(t).where(t.c.org_id == self.org_id, t.c.stream == stream).values(**values)
-            )
+        runlog.save_state(
+            conn,
+            self.org_id,
+            stream,
+            succeeded=sr.status in ("ok", "partial"),
+            deep=deep,
+            backfill_from=backfill_from,
+        )
 
 
 _GC_YOUNG = 10_000
