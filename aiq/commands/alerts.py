@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aiq.commands.options import OrgOpt, QuietOpt, StatusFormat, StatusFormatOpt
+from aiq.commands.options import OrgOpt, QuietOpt, StatusFormat, StatusFormatOpt, parse_date
 from aiq.commands.state import AppState, get_state
 from aiq.errors import UsageError
 
@@ -238,12 +238,7 @@ def check(
     setup(settings)
     store = state.store()
     orgs = [resolve_org(store, org)] if org else signed_in_orgs(store)
-    day = None
-    if today:
-        try:
-            day = date.fromisoformat(today)
-        except ValueError:
-            raise UsageError(f"--today {today!r} is not a date", hint="use YYYY-MM-DD") from None
+    day = parse_date(today, "--today")
     interval = timedelta(
         minutes=settings.daemon.interval_minutes, seconds=settings.daemon.jitter_seconds
     )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from aiq.commands.options import StatusFormat, StatusFormatOpt
+from aiq.commands.options import StatusFormat, StatusFormatOpt, parse_date
 from aiq.commands.state import AppState, get_state
 from aiq.errors import UsageError
 
@@ -48,15 +47,6 @@ TodayOpt = Annotated[
 ]
 
 
-def _today(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"--today {value!r} is not a date", hint="use YYYY-MM-DD") from None
-
-
 def _pidfile(state: AppState, pidfile: Path | None) -> Path:
     from aiq.daemon.runner import default_pidfile
 
@@ -84,7 +74,7 @@ def run(
         db_url=state.db_url,
         pidfile=pidfile,
         interval_seconds=interval_seconds,
-        today=_today(today),
+        today=parse_date(today, "--today"),
         once=once,
         log_file=log_file.resolve() if log_file else None,
     )
@@ -129,8 +119,9 @@ def start(
     args: list[str] = []
     if interval_seconds:
         args += ["--interval-seconds", str(interval_seconds)]
-    if today:
-        args += ["--today", _today(today).isoformat()]  # type: ignore[union-attr]
+    day = parse_date(today, "--today")
+    if day is not None:
+        args += ["--today", day.isoformat()]
     env = dict(os.environ)
     # Global options travel in the environment: a URL on a command line shows in `ps`.
     if state.db_url:

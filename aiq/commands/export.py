@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from aiq.commands.options import OrgOpt, QuietOpt
+from aiq.commands.options import OrgOpt, QuietOpt, parse_date
 from aiq.commands.state import get_state
-from aiq.errors import UsageError
 
 
 class ExportFormat(StrEnum):
@@ -22,16 +21,6 @@ class ExportFormat(StrEnum):
     csv = "csv"
     ndjson = "ndjson"
     parquet = "parquet"
-
-
-def parse_date(value: str | None, option: str) -> date | None:
-    """A YYYY-MM-DD option value, or a usage error naming the option."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{option} {value!r} is not a date", hint="use YYYY-MM-DD") from None
 
 
 def default_out(org_name: str) -> Path:

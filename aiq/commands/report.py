@@ -6,16 +6,21 @@ result; the figures are defined in docs/reports.md.
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aiq.commands.options import FormatOpt, OrgOpt, OutputFormat, StatusFormat, StatusFormatOpt
+from aiq.commands.options import (
+    FormatOpt,
+    OrgOpt,
+    OutputFormat,
+    StatusFormat,
+    StatusFormatOpt,
+    parse_date,
+)
 from aiq.commands.state import AppState, get_state
-from aiq.errors import UsageError
 
 if TYPE_CHECKING:
     from aiq.reports.api import ReportRequest
@@ -99,12 +104,7 @@ def build_request(
     """
     from aiq.reports.api import ReportRequest
 
-    day = None
-    if today is not None:
-        try:
-            day = date.fromisoformat(today)
-        except ValueError:
-            raise UsageError(f"--today {today!r} is not a date", hint="use YYYY-MM-DD") from None
+    day = parse_date(today, "--today")
     settings = state.settings()
     configured = settings.report.currency.strip().upper()
     req = ReportRequest(

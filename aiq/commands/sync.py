@@ -8,21 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aiq.commands.options import OrgOpt, QuietOpt, StatusFormat, StatusFormatOpt
+from aiq.commands.options import OrgOpt, QuietOpt, StatusFormat, StatusFormatOpt, parse_date
 from aiq.commands.state import AppState, get_state
 from aiq.errors import Locked, UsageError
 
 if TYPE_CHECKING:
     from aiq.sync.engine import SyncReport
-
-
-def _parse_date(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{option} {value!r} is not a date", hint="use YYYY-MM-DD") from None
 
 
 def sync(
@@ -87,11 +78,11 @@ def sync(
     state = get_state(ctx)
     options = SyncOptions(
         full=full,
-        since=_parse_date(since, "--since"),
+        since=parse_date(since, "--since"),
         streams=tuple(s.strip() for s in streams.split(",") if s.strip()) if streams else None,
         lookback_days=lookback,
         dry_run=dry_run,
-        today=_parse_date(today, "--today"),
+        today=parse_date(today, "--today"),
         wait_seconds=wait,
     )
     if options.since and options.since > date.today():
