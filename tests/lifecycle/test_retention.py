@@ -12,6 +12,7 @@ from sqlalchemy import func, insert, select
 from aiq.audit import entries
 from aiq.clock import utcnow
 from aiq.config import load_settings
+from aiq.errors import UsageError
 from aiq.lifecycle.backup import backup_dir, backup_name
 from aiq.lifecycle.retention import (
     apply_retention,
@@ -20,7 +21,6 @@ from aiq.lifecycle.retention import (
     org_tables,
     unaccounted_tables,
 )
-from aiq.errors import UsageError
 from aiq.store.alert_models import Alert, AlertDelivery
 from aiq.store.db import Store, open_store
 from aiq.store.models import metadata, table_of
