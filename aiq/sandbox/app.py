@@ -25,6 +25,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from aiq.sandbox.core import Sandbox, Session, SignInError
 from aiq.sandbox.faults import FaultRule
+from aiq.sandbox.network import NetworkProfile
 
 if TYPE_CHECKING:
     from aiq.sandbox.practice import Practice
@@ -36,6 +37,9 @@ REFERENCE_MAX_PER_PAGE = 500
 INVOICE_STATUSES = frozenset(
     {"draft", "open", "partially_paid", "paid", "void", "refunded", "partially_refunded"}
 )
+
+TRICKLE_BYTES = 64
+TRICKLE_PAUSE = 0.1
 
 ENDPOINTS = {
     "/api/login": "login",
@@ -324,6 +328,16 @@ def build_app(sb: Sandbox) -> Starlette:
                 return _json({"status": 422, "message": str(exc)}, 422)
         return _json(sb.faults.as_dict())
 
+    async def admin_network(request: Request) -> Response:
+        if request.method == "DELETE":
+            sb.network.set(NetworkProfile())
+        elif request.method == "POST":
+            try:
+                sb.network.configure(await _body(request))
+            except (BadRequest, KeyError, TypeError, ValueError) as exc:
+                return _json({"status": 422, "message": str(exc)}, 422)
+        return _json(sb.network.as_dict())
+
     async def admin_stats(request: Request) -> Response:
         if request.method == "DELETE":
             sb.stats.reset()
@@ -373,6 +387,7 @@ def build_app(sb: Sandbox) -> Starlette:
         Route("/__sandbox/advance", admin_advance, methods=["POST"]),
         Route("/__sandbox/faults", admin_faults, methods=["GET", "POST", "DELETE"]),
         Route("/__sandbox/stats", admin_stats, methods=["GET", "DELETE"]),
+        Route("/__sandbox/network", admin_network, methods=["GET", "POST", "DELETE"]),
         Route("/__sandbox/unlock", admin_unlock, methods=["POST"]),
         Route("/__sandbox/expire-sessions", admin_expire, methods=["POST"]),
         Route("/__sandbox/anomaly", admin_anomaly, methods=["POST"]),
@@ -396,6 +411,17 @@ class SandboxApp(Starlette):
             hold = sb.faults.take_hold(endpoint)
             if hold is not None:
                 await asyncio.get_running_loop().run_in_executor(None, hold.wait_released)
+            delay = sb.network.delay()
+            if delay:
+                await asyncio.sleep(delay)
+            admission = sb.network.admit(self._caller(scope))
+            raw_send = send
+            if admission.limit:
+                send = _with_headers(send, admission.headers())
+            if not admission.admitted:
+                too_many = _json({"status": 429, "message": "Too Many Attempts."}, 429)
+                await too_many(scope, receive, send)
+                return
             forced = None
             for name, value in scope["headers"]:
                 if name == b"x-sandbox-fault":
@@ -407,11 +433,24 @@ class SandboxApp(Starlette):
                 return
             if rule is not None:
                 sb.faults.record(rule.kind)
-                if await self._fault(rule, scope, receive, send):
+                if await self._fault(rule, scope, receive, send, raw_send):
                     return
         await super().__call__(scope, receive, send)
 
-    async def _fault(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> bool:
+    def _caller(self, scope: Scope) -> str:
+        """Whose rate limit a request counts against: its AR account once signed in, else the
+        client's address (as Laravel throttles by user, else by IP)."""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                session = self.sandbox.session(value.decode("latin-1")[7:].strip())
+                if isinstance(session, Session):
+                    return f"account:{session.account_id}"
+        client = scope.get("client") or ("unknown", 0)
+        return f"address:{client[0]}"
+
+    async def _fault(
+        self, rule: FaultRule, scope: Scope, receive: Receive, send: Send, raw_send: Send
+    ) -> bool:
         """Answer with a fault; False when the real response should follow (slow)."""
         sb, kind = self.sandbox, rule.kind
         response: Response
@@ -433,7 +472,7 @@ class SandboxApp(Starlette):
         elif kind in ("500", "502", "503", "504"):
             response = Response(_HTML_ERRORS[int(kind)], int(kind), media_type="text/html")
         elif kind == "reset":
-            if _reset(send):
+            if _reset(raw_send):
                 # Let the server see the closed connection before this call returns, so it
                 # does not try to answer with a 500 on it.
                 await asyncio.sleep(0)
@@ -441,6 +480,9 @@ class SandboxApp(Starlette):
             raise ConnectionResetError("sandbox fault: reset")  # no transport: fail the request
         elif kind == "truncate":
             await self._truncated(scope, receive, send)
+            return True
+        elif kind == "trickle":
+            await self._trickle(rule, scope, receive, send)
             return True
         else:
             token = None
@@ -452,9 +494,8 @@ class SandboxApp(Starlette):
         await response(scope, receive, send)
         return True
 
-    async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the real response cut to half its body, with a Content-Length that matches the cut
-        (so the client receives a complete HTTP message whose JSON does not parse)."""
+    async def _captured(self, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+        """The real response's start message and whole body, not sent."""
         start: Message = {}
         chunks: list[bytes] = []
 
@@ -465,7 +506,28 @@ class SandboxApp(Starlette):
                 chunks.append(message.get("body", b""))
 
         await super().__call__(scope, receive, capture)
-        body = b"".join(chunks)
+        return start, b"".join(chunks)
+
+    async def _trickle(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the real response whole, but `TRICKLE_BYTES` at a time with a pause between
+        (the fault's delay, default `TRICKLE_PAUSE` seconds): an AR answering at a crawl."""
+        start, body = await self._captured(scope, receive)
+        pause = rule.delay if rule.delay is not None else TRICKLE_PAUSE
+        try:
+            await send(start)
+            for i in range(0, len(body), TRICKLE_BYTES):
+                piece = body[i : i + TRICKLE_BYTES]
+                more = i + TRICKLE_BYTES < len(body)
+                await send({"type": "http.response.body", "body": piece, "more_body": more})
+                if more:
+                    await asyncio.sleep(pause)
+        except OSError:
+            return  # the client gave up: that is what a trickle is for
+
+    async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the real response cut to half its body, with a Content-Length that matches the cut
+        (so the client receives a complete HTTP message whose JSON does not parse)."""
+        start, body = await self._captured(scope, receive)
         body = body[: max(1, len(body) // 2)]
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
@@ -473,6 +535,20 @@ class SandboxApp(Starlette):
             {"type": "http.response.start", "status": start.get("status", 200), "headers": headers}
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` with ``extra`` headers added to the response's start (replacing any of the same
+    name the response set, such as its own Retry-After)."""
+    names = {k for k, _ in extra}
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+            message = {**message, "headers": [*kept, *extra]}
+        await send(message)
+
+    return sending
 
 
 def _reset(send: Send) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from aiq.sandbox.network import NetworkProfile
 
 DEFAULT_EMAIL = "owner@glowmedspa.example"
 DEFAULT_PASSWORD = "sandbox-password"
@@ -45,6 +47,8 @@ class SandboxConfig:
     """Default delay of the `slow` fault."""
     retry_after: int = 1
     """Default `Retry-After` seconds of the 429 faults."""
+    network: NetworkProfile = field(default_factory=NetworkProfile)
+    """Latency and rate limit of every `/api/...` answer (see `aiq.sandbox.network`)."""
 
     def account_specs(self) -> tuple[AccountSpec, ...]:
         """The accounts to serve: the configured ones, or the one default account."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiq.sandbox.config import AccountSpec, SandboxConfig
 from aiq.sandbox.faults import Faults
+from aiq.sandbox.network import Network
 from aiq.sandbox.practice import Practice, new_practice
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class Sandbox:
         self.lock = threading.RLock()
         """Held while data is read or changed: the server thread and a test share the sandbox."""
         self.faults = Faults(self.config.slow_seconds, self.config.retry_after)
+        self.network = Network(self.config.network, seed=self.config.seed)
         self.stats = Stats()
         self._sessions: dict[str, Session] = {}
         self._challenges: dict[str, tuple[int, float]] = {}

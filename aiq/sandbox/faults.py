@@ -41,6 +41,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "504",
     "reset",
     "truncate",
+    "trickle",
     "slow",
     "expire_401",
     "expire_json",
