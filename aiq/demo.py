@@ -8,9 +8,8 @@ the sign-in is replaced and the sync is incremental.
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,24 +36,19 @@ class DemoResult:
     report: SyncReport
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @contextmanager
 def demo_sandbox(today: dt.date | None = None) -> Iterator[RunningSandbox]:
-    """The demo practice, served on 127.0.0.1 (port 8765 when free)."""
+    """The demo practice, served on 127.0.0.1 (port 8765 when free, else any free port)."""
     from aiq.sandbox import Sandbox, SandboxConfig
     from aiq.sandbox.server import serve_in_thread
 
     sb = Sandbox(SandboxConfig(clinics=DEMO_CLINICS, years=DEMO_YEARS, today=today))
-    port = DEMO_PORT if _port_free(DEMO_PORT) else 0
-    with serve_in_thread(sb, port=port) as running:
+    with ExitStack() as stack:
+        try:
+            running = stack.enter_context(serve_in_thread(sb, port=DEMO_PORT))
+        except OSError:
+            # Taken (another demo, a sandbox left running): any port will do.
+            running = stack.enter_context(serve_in_thread(sb, port=0))
         yield running
 
 

@@ -33,10 +33,14 @@ def _bind(host: str, port: int) -> socket.socket:
     # listening socket says it is TCP, and without it every keep-alive response waits ~40 ms
     # for a delayed ACK (Nagle).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(512)
-    sock.set_inheritable(True)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(512)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()  # a port in use: no socket left for the garbage collector to complain of
+        raise
     return sock
 
 
