@@ -38,8 +38,10 @@ class ARSettings:
     """How to reach Aesthetic Record."""
 
     base_url: str = "https://api.aestheticrecord.com"
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = 30.0  # waiting for a connection, or for the next bytes of an answer
     max_retries: int = 6
+    request_deadline_seconds: float = 120.0  # a whole request: connect, send, the entire answer
+    max_response_mb: float = 32.0  # a larger answer is refused (AR's pages are some 100 KB)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class SyncSettings:
     window_days: int = 7
     concurrency: int = 8
     batch_rows: int = 5000
+    max_requests_per_minute: int = 0  # 0: as fast as AR's rate limit allows (see docs/sync.md)
 
 
 @dataclass

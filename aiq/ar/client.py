@@ -16,7 +16,6 @@ import random
 import ssl
 import threading
 import time
-import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import httpx
 import orjson
 
 from aiq import __version__
-from aiq.ar.transport import Reply, ThreadLocalTransport
+from aiq.ar.pacing import Pacer, pacer_for
 from aiq.errors import (
     AccountLocked,
     AuthRequired,
@@ -39,11 +38,28 @@ from aiq.errors import (
 
 log = logging.getLogger("aiq.ar")
 
-# An answer from AR: httpx's response, or the lean transport's whole reply (the same attributes).
-Answer = httpx.Response | Reply
-
-# Sent with every request, by either path (httpx's client or the lean transport).
 _HEADERS = {"User-Agent": f"aiq/{__version__}", "Accept": "application/json"}
+DEFAULT_DEADLINE = 120.0
+"""Seconds a whole request may take: connecting, sending and reading the entire answer."""
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""The largest answer aiq accepts (decoded); AR's pages are some hundred kilobytes."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """AR's answer to one request, read whole (within the deadline and the size cap)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return orjson.loads(self.content)
+
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
@@ -105,12 +121,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _proxy_configured() -> bool:
-    """Whether the environment names an HTTP(S) proxy (then httpx's own transport goes through
-    it; aiq's lean transport does not speak to proxies)."""
-    return bool({"http", "https", "all"} & set(urllib.request.getproxies_environment()))
-
-
 def _certificate_problem(exc: BaseException) -> str | None:
     """What certificate verification said, when that is why a connection failed."""
     seen: BaseException | None = exc
@@ -149,6 +159,10 @@ class ARClient:
         max_connections: int = 16,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_requests_per_minute: float | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._email = email
@@ -165,15 +179,11 @@ class ARClient:
         self._stats_lock = threading.Lock()
         self.stats = ClientStats()
         self.account: LoginResult | None = None
-        # With no proxy, requests go straight to the lean transport (aiq/ar/transport.py): httpx's
-        # client around it (building a Request, merging headers and cookies, auth and redirect
-        # flows, a Response) costs about as much Python per page as the HTTP itself. A transport
-        # given by the caller, or a proxy, goes through the httpx client.
-        self._lean: ThreadLocalTransport | None = None
-        if transport is None and not _proxy_configured():
-            transport = self._lean = ThreadLocalTransport()
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
+        self._max_per_minute = max_requests_per_minute
+        self._pacer = pacer
         self._connect_timeout = min(timeout, 10.0)
-        self._read_timeout = timeout
         self._urls: dict[str, httpx.URL] = {}
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -185,8 +195,13 @@ class ARClient:
             headers=_HEADERS,
             follow_redirects=False,
         )
-        base = self._http.base_url
-        self._lean_headers = [("Host", base.netloc.decode("ascii")), *_HEADERS.items()]
+
+    @property
+    def pacer(self) -> Pacer:
+        """The request budget of this AR account, shared in this process (``aiq.ar.pacing``)."""
+        if self._pacer is None:
+            self._pacer = pacer_for(self.base_url, self._email or "", self._max_per_minute)
+        return self._pacer
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -365,8 +380,11 @@ class ARClient:
                 with self._stats_lock:
                     self.stats.requests += 1
                     self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
+                pacer = self.pacer
+                pacer.acquire()
+                answered: Answer | None = None
                 try:
-                    response = self._send(method, url, params, content, headers)
+                    answered = response = self._send(method, url, params, content, headers)
                 except httpx.TimeoutException as exc:
                     raise _Transient(f"timed out ({type(exc).__name__})") from None
                 except httpx.TransportError as exc:
@@ -379,6 +397,12 @@ class ARClient:
                             "that inspects TLS, set SSL_CERT_FILE to its CA certificate",
                         ) from None
                     raise _Transient(f"connection failed ({type(exc).__name__})") from None
+                finally:
+                    if answered is None:
+                        pacer.release(None)
+                    else:
+                        wait = parse_retry_after(answered.headers.get("retry-after")) or 0.0
+                        pacer.release(answered.status_code, answered.headers, wait)
                 if response.status_code in TRANSIENT_STATUS:
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                     raise _Transient(f"HTTP {response.status_code}", retry_after)
@@ -406,21 +430,36 @@ class ARClient:
         content: bytes | None,
         headers: dict[str, str],
     ) -> Answer:
-        lean = self._lean
-        if lean is None:
-            return self._http.request(method, url, params=params, content=content, headers=headers)
-        if params:
-            url = url.copy_merge_params(params)
-        sent = [*self._lean_headers, *headers.items()]
-        if content is not None:
-            sent.append(("Content-Length", str(len(content))))
-        return lean.exchange(
-            method,
-            url,
-            sent,
-            content,
-            connect_timeout=self._connect_timeout,
-            read_timeout=self._read_timeout,
+        """Send one request and read its whole answer, within the deadline and the size cap."""
+        started = time.monotonic()
+        request = self._http.build_request(
+            method, url, params=params, content=content, headers=headers
+        )
+        response = self._http.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_response_bytes:
+                raise self._too_large(method, url)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise self._too_large(method, url)
+                chunks.append(chunk)
+                if time.monotonic() - started > self.deadline:
+                    raise _Transient(f"no whole answer within {self.deadline:g}s")
+        finally:
+            response.close()
+        if time.monotonic() - started > self.deadline:
+            raise _Transient(f"no whole answer within {self.deadline:g}s")
+        return Answer(response.status_code, response.headers, b"".join(chunks))
+
+    def _too_large(self, method: str, url: httpx.URL) -> UpstreamContractError:
+        mb = self.max_response_bytes / (1024 * 1024)
+        return UpstreamContractError(
+            f"AR's answer to {method} {url.path} is larger than {mb:g} MB; aiq refused it",
+            hint="this is not a page AR sends; if it persists, please report it",
         )
 
     def _url(self, path: str) -> httpx.URL:

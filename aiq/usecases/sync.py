@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def ar_client(settings: Settings, creds: Credentials) -> ARClient:
-    """An AR client for ``creds`` with the configured timeout, retries and connection pool."""
+    """An AR client for ``creds`` with the configured timeouts, retries, size cap, pace and
+    connection pool."""
     from aiq.ar.client import ARClient
 
     return ARClient(
@@ -27,6 +28,9 @@ def ar_client(settings: Settings, creds: Credentials) -> ARClient:
         timeout=settings.ar.timeout_seconds,
         max_retries=settings.ar.max_retries,
         max_connections=max(4, settings.sync.concurrency * 2),
+        deadline=settings.ar.request_deadline_seconds,
+        max_response_bytes=int(settings.ar.max_response_mb * 1024 * 1024),
+        max_requests_per_minute=settings.sync.max_requests_per_minute or None,
     )
 
 

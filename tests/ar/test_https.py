@@ -1,4 +1,4 @@
-"""AR over HTTPS, as the real AR is: the lean transport with TLS, trusted and untrusted certs.
+"""AR over HTTPS, as the real AR is: TLS with trusted and untrusted certificates.
 
 A local server with a certificate made for the test stands in for AR; SSL_CERT_FILE makes this
 machine trust it, exactly as a practice behind a TLS-inspecting proxy would configure aiq.
@@ -17,7 +17,7 @@ import pytest
 from aiq.ar.client import ARClient
 from aiq.errors import UpstreamError, UpstreamUnavailable
 from tests.alerts.servers import self_signed
-from tests.ar.test_transport import Handler
+from tests.ar.test_http import Handler
 
 OK = {"status": 200, "data": {"ok": True}}
 
@@ -54,7 +54,6 @@ def test_a_trusted_certificate_serves_pages_on_kept_alive_connections(
     srv, cert_file = tls_server
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
     with client_for(srv) as client:
-        assert client._lean is not None  # the lean transport, not httpx's
         for path in ("/page", "/gzip", "/chunked", "/page"):
             assert client.request_json("POST", path, json_body={"page_number": 1}) == OK
     seen = srv.seen  # type: ignore[attr-defined]
