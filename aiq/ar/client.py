@@ -16,7 +16,6 @@ import random
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,9 +62,12 @@ class Answer:
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
-MAX_RELOGINS_PER_REQUEST = 2
-MAX_RELOGINS_PER_WINDOW = 20
-RELOGIN_WINDOW_SECONDS = 60.0
+# Give up on a session only when signing in no longer yields any successful request: this many
+# sign-ins in a row with no answer between them (a few expiries here and there never count).
+MAX_FRUITLESS_LOGINS = 4
+# A request meets at most this many expiries (each followed by a sign-in, its own or another
+# thread's) before it is given up; the fruitless-login rule normally ends things first.
+MAX_EXPIRIES_PER_REQUEST = 12
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ class ARClient:
         self._rng = rng or random.Random()
         self._token: str | None = None
         self._login_lock = threading.Lock()
-        self._relogins: deque[float] = deque()
+        self._fruitless_logins = 0  # sign-ins since the last successful request
         self._stats_lock = threading.Lock()
         self.stats = ClientStats()
         self.account: LoginResult | None = None
@@ -298,16 +300,14 @@ class ARClient:
         with self._login_lock:
             if self._token != stale_token:
                 return False
-            now = time.monotonic()
-            while self._relogins and now - self._relogins[0] > RELOGIN_WINDOW_SECONDS:
-                self._relogins.popleft()
-            if len(self._relogins) >= MAX_RELOGINS_PER_WINDOW:
-                # A session that dies as soon as it is made is not worth more sign-ins.
+            if self._fruitless_logins >= MAX_FRUITLESS_LOGINS:
+                # Sessions that die before any request succeeds are not worth more sign-ins.
                 raise AuthRequired(
-                    f"AR ended the session {len(self._relogins)} times in a minute",
+                    f"AR ended the session {self._fruitless_logins} times in a row before any "
+                    "request could use it",
                     hint="check the account in Aesthetic Record, then run aiq login",
                 )
-            self._relogins.append(now)
+            self._fruitless_logins += 1
             self._token = None
             self._login_locked()
             return True
@@ -322,7 +322,8 @@ class ARClient:
     ) -> dict[str, Any]:
         """One authenticated request; returns the decoded envelope.
 
-        Session expiry in any of its forms leads to one new sign-in and one retry.
+        Session expiry in any of its forms leads to a new sign-in and a retry; aiq gives up on the
+        session only when sign-ins stop yielding successful requests (``MAX_FRUITLESS_LOGINS``).
         """
 
         def classify(response: Answer) -> dict[str, Any]:
@@ -338,23 +339,22 @@ class ARClient:
                 raise SessionExpired()
             return body
 
-        own_logins = 0
-        for _ in range(6):
+        for _ in range(MAX_EXPIRIES_PER_REQUEST):
             token = self._ensure_token()
             try:
-                return self._with_retries(
+                body = self._with_retries(
                     method, path, classify, params=params, json=json_body, token=token
                 )
             except SessionExpired:
-                # Sign in again once for this request. When another thread already replaced the
-                # expired token, just retry with the new one: that does not count.
-                if own_logins >= MAX_RELOGINS_PER_REQUEST and self._token == token:
-                    break
+                # Sign in again, once for every thread: a thread that finds the expired token
+                # already replaced just retries with the new one.
                 log.info("AR session expired; signing in again")
-                if self._relogin(token):
-                    own_logins += 1
+                self._relogin(token)
+                continue
+            self._fruitless_logins = 0
+            return body
         raise AuthRequired(
-            "AR ended the session again right after a new sign-in",
+            f"AR kept ending the session while aiq read {path}",
             hint="check the account in Aesthetic Record, then run aiq login",
         )
 

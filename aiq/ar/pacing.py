@@ -7,8 +7,9 @@ by a sync's fetch threads and anything else the process does with the account:
 - **When AR says its limit** (``X-RateLimit-Limit`` / ``X-RateLimit-Remaining``, as Laravel's
   throttle sends), requests go freely while plenty remain, and at 90 % of the limit's rate once
   few do (no more than the requests in flight plus two), so ``Remaining`` never reaches zero.
-- **When it does not**, the pace adapts: a 429 halves the rate (multiplicative decrease) and each
-  answer that is not a 429 raises it a little (additive increase).
+- **When it does not**, the pace adapts: a 429 halves the rate it was going at (to no less than
+  a request a second; several 429s of one moment count once), the pace doubles back every five
+  seconds without one, and a minute without a 429 lifts it altogether.
 - **Always**: a 429 stops every thread until its ``Retry-After`` has passed (one wait, not a
   stampede of retries), ``max_per_minute`` (``[sync] max_requests_per_minute``) is a ceiling, and
   the first request goes alone, so the limit is known before the threads start.
@@ -25,9 +26,11 @@ from collections.abc import Callable, Mapping
 RESERVE = 2
 # The share of AR's stated rate aiq uses once it paces: the bucket never drains.
 SHARE = 0.9
-# Without AR's headers: the floor of the adaptive rate, and the step of its increase.
-MIN_RATE = 1 / 60  # a request a minute
-INCREASE = 0.02  # requests a second, per answer that is not a 429
+# Without AR's headers: the floor of the adaptive rate (Laravel's default throttle allows a
+# request a second), its growth per answer that is not a 429, and how long it lasts.
+MIN_RATE = 1.0
+DOUBLING_SECONDS = 2.0
+CALM_SECONDS = 30.0
 MAX_PAUSE = 120.0
 
 
@@ -52,6 +55,7 @@ class Pacer:
         self.limit: int | None = None  # AR's X-RateLimit-Limit, once seen
         self.remaining: int | None = None  # AR's X-RateLimit-Remaining, last seen
         self.rate: float | None = None  # adaptive requests a second, once a 429 set one
+        self._last_429 = float("-inf")
         self._sent: deque[float] = deque(maxlen=120)
         self.throttled = 0  # 429s received
         self.waited = 0.0  # seconds spent waiting for the pace
@@ -65,7 +69,11 @@ class Pacer:
             if self.remaining - self._in_flight <= RESERVE:
                 rates.append(SHARE * self.limit / 60.0)
         elif self.rate is not None:
-            rates.append(self.rate)
+            calm = self._clock() - self._last_429
+            if calm > CALM_SECONDS:
+                self.rate = None  # the throttle's window has passed
+            else:
+                rates.append(self.rate * 2 ** (calm / DOUBLING_SECONDS))
         return 1.0 / min(rates) if rates else 0.0
 
     def acquire(self) -> None:
@@ -102,14 +110,12 @@ class Pacer:
                 self._read_headers(headers)
             if status == 429:
                 self.throttled += 1
+                now = self._clock()
                 pause = min(max(retry_after, 1.0), MAX_PAUSE)
-                self._paused_until = max(self._paused_until, self._clock() + pause)
-                if self.limit is None:
+                self._paused_until = max(self._paused_until, now + pause)
+                if self.limit is None and now - self._last_429 >= 1.0:
                     self.rate = max(MIN_RATE, self._recent_rate() / 2)
-            elif status is not None and self.rate is not None and self.limit is None:
-                self.rate += INCREASE
-                if self.max_per_minute and self.rate > self.max_per_minute / 60.0:
-                    self.rate = self.max_per_minute / 60.0
+                    self._last_429 = now
             self._cond.notify_all()
 
     def _read_headers(self, headers: Mapping[str, str]) -> None:
@@ -126,11 +132,13 @@ class Pacer:
             pass  # not Laravel's headers after all: adapt instead
 
     def _recent_rate(self) -> float:
-        """Requests a second over the recent sends."""
-        if len(self._sent) < 2:
+        """Requests a second over the recent sends (of the last minute)."""
+        now = self._clock()
+        recent = [t for t in self._sent if now - t <= CALM_SECONDS]
+        if len(recent) < 2:
             return MIN_RATE * 2
-        span = self._sent[-1] - self._sent[0]
-        return (len(self._sent) - 1) / span if span > 0 else MIN_RATE * 2
+        span = recent[-1] - recent[0]
+        return (len(recent) - 1) / span if span > 0 else float(len(recent))
 
 
 _PACERS: dict[tuple[str, str], Pacer] = {}

@@ -13,6 +13,7 @@ import pytest
 from aiq.ar.client import ARClient, parse_retry_after
 from aiq.errors import (
     AccountLocked,
+    AuthRequired,
     InvalidCredentials,
     TwoFactorFailed,
     UpstreamContractError,
@@ -207,3 +208,24 @@ def test_every_form_of_session_expiry_signs_in_again_once(form: str) -> None:
         assert body["data"]["total"] >= 1
         assert c.stats.logins == 2
         assert sb.faults.injected[form] == 1
+
+
+def test_expiries_here_and_there_never_end_the_session_but_sessions_that_die_at_once_do() -> None:
+    sb = Sandbox(make_config(clinics=1))
+    with (
+        serve_in_thread(sb) as running,
+        ARClient(running.base_url, email=DEFAULT_EMAIL, password=DEFAULT_PASSWORD) as c,
+    ):
+        # Three expiries in a row on one request, then one on each of two others: every request
+        # still succeeds (the first sign-in, then one per expiry).
+        sb.faults.set("expire_json", count=3)
+        assert c.request_json("GET", "/api/clinics")["data"]["total"] >= 1
+        for _ in range(2):
+            sb.faults.set("expire_html", count=1)
+            assert c.request_json("GET", "/api/clinics")["data"]["total"] >= 1
+        assert c.stats.logins == 1 + 3 + 2
+        # AR that ends every session before any request can use it: give up, and say why.
+        sb.faults.set("expire_401")
+        with pytest.raises(AuthRequired, match="4 times in a row before any request"):
+            c.request_json("GET", "/api/clinics")
+        assert c.stats.logins == 6 + 4

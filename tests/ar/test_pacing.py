@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from aiq.ar.pacing import SHARE, Pacer, pacer_for
+from aiq.ar.pacing import CALM_SECONDS, DOUBLING_SECONDS, SHARE, Pacer, pacer_for
 
 
 class Clock:
@@ -57,7 +57,7 @@ def test_a_429_stops_everyone_until_retry_after() -> None:
     assert clock.now == pytest.approx(7)
 
 
-def test_without_headers_the_rate_halves_on_429_and_grows_back() -> None:
+def test_without_headers_the_rate_halves_on_429_grows_back_and_lifts() -> None:
     pacer, clock = _pacer()
     for _ in range(20):  # 20 requests a second, no limit stated
         pacer.acquire()
@@ -65,12 +65,33 @@ def test_without_headers_the_rate_halves_on_429_and_grows_back() -> None:
         clock.now += 0.05
     pacer.acquire()
     pacer.release(429, {}, retry_after=1)
+    pacer.release(429, {}, retry_after=1)  # the same moment's other 429: no second halving
     assert pacer.rate is not None and pacer.rate == pytest.approx(10, rel=0.1)
-    halved = pacer.rate
-    for _ in range(10):
+    clock.slept.clear()
+    pacer.acquire()  # after the pause ...
+    assert clock.slept == [pytest.approx(1.0)]
+    pacer.release(200, {})
+    pacer.acquire()  # ... at about half the pace it was going at
+    assert clock.slept[1] == pytest.approx(1 / 10 / 2 ** (1 / DOUBLING_SECONDS), rel=0.15)
+    pacer.release(200, {})
+    clock.now += 2 * DOUBLING_SECONDS  # calm for two doublings
+    pacer.acquire()
+    pacer.release(200, {})
+    pacer.acquire()
+    assert clock.slept[-1] < 1 / 35
+    clock.now += CALM_SECONDS + 1  # long enough without a 429: no pace at all
+    clock.slept.clear()
+    for _ in range(5):
         pacer.acquire()
         pacer.release(200, {})
-    assert pacer.rate > halved  # additive increase after the decrease
+    assert clock.slept == [] and pacer.rate is None
+
+
+def test_a_429_before_any_pace_is_known_slows_to_a_request_a_second_not_less() -> None:
+    pacer, _ = _pacer()
+    pacer.acquire()
+    pacer.release(429, {}, retry_after=1)
+    assert pacer.rate is not None and pacer.rate >= 1.0
 
 
 def test_the_configured_ceiling_holds() -> None:

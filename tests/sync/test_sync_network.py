@@ -15,8 +15,8 @@ from aiq.store.db import Store
 from tests.sync.conftest import SyncFn, make_client
 from tests.sync.truth import assert_matches_truth
 
-# 20 requests a second with a bucket of 5: a sync at eight threads would drain it at once.
-LIMIT = NetworkProfile(rate_limit_per_minute=1200, burst=5)
+# 50 requests a second with a bucket of 5: a sync at eight threads would drain it at once.
+LIMIT = NetworkProfile(rate_limit_per_minute=3000, burst=5)
 
 
 def test_a_first_sync_under_a_rate_limit_is_paced_and_complete(

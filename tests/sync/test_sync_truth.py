@@ -54,10 +54,12 @@ def test_faults_do_not_change_the_outcome(
         "expire_html",
     ]
     for i, kind in enumerate(kinds):
+        # A 429 slows the whole sync down (as it should): one of each form is enough here.
+        count = 1 if kind.startswith("429") else 3
         if i == 0:
-            sb.faults.set(kind, rate=0.03, count=3, seed=1)
+            sb.faults.set(kind, rate=0.03, count=count, seed=1)
         else:
-            sb.faults.add(kind, rate=0.03, count=3)
+            sb.faults.add(kind, rate=0.03, count=count)
     report = run_sync(fresh_served)
     assert report.status == "ok", report.errors
     assert_matches_truth(store, sb, org_id)
