@@ -589,8 +589,8 @@ class PageNumberPaginator:
             )
         for rec in records:
             rid = rec.get("id") if isinstance(rec, dict) else None
-            if rid is None:
-                continue  # reported by the mapping as a record missing its id
+            if type(rid) is not int:
+                continue  # no usable id: the mapping skips the record and says so
             if self.last_id is not None and rid <= self.last_id:
                 raise self._fail(f"record ids are not ascending ({self.last_id} then {rid})")
             self.last_id = rid

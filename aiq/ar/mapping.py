@@ -11,7 +11,9 @@ the clinic-local date.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -93,17 +95,110 @@ KNOWN_FIELDS: dict[str, frozenset[str]] = {
 
 @dataclass
 class FieldWatch:
-    """Collects field names AR sent that aiq does not know (names only, never values)."""
+    """Collects field names AR sent that aiq does not know (names only, never values).
+
+    A name is kept only when it looks like a field name (a plain identifier): a "name" that is
+    anything else could itself be a patient's data, so such names are only counted.
+    """
 
     unknown: dict[str, set[str]] = field(default_factory=dict)
 
-    def check(self, stream: str, record: dict[str, Any]) -> None:
+    def check(self, stream: str, record: Any) -> None:
+        if type(record) is not dict:
+            return  # not a record at all: the mapping skips it, naming what it was
         known = KNOWN_FIELDS[stream]
         if len(record) <= len(known) and record.keys() <= known:
             return
         extra = record.keys() - known
-        if extra:
-            self.unknown.setdefault(stream, set()).update(extra)
+        if not extra:
+            return
+        plain = {n for n in extra if isinstance(n, str) and _PLAIN_NAME.match(n)}
+        names = self.unknown.setdefault(stream, set())
+        names.update(plain)
+        if len(plain) < len(extra):
+            odd = len(extra) - len(plain)
+            names.discard(next((n for n in names if n.startswith("(")), ""))
+            names.add(f"({odd} field(s) whose names are not identifiers, not shown)")
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+
+
+def shape(value: Any) -> str:
+    """What a value is, by type and size only, never by content (for error messages)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"a text of {len(value)} characters"
+    if isinstance(value, int | float):
+        return f"a {type(value).__name__}"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} fields"
+    return f"a {type(value).__name__}"
+
+
+def safe_id(value: Any) -> str:
+    """A record id fit for a message: the id when it is a number, else only its shape."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.isdigit() and len(value) <= 20:
+        return value
+    return f"({shape(value)} as its id)"
+
+
+class _Reads(dict[str, Any]):
+    """A record that remembers the last field read from it (to name the field a mapping failed
+    on, without quoting its value)."""
+
+    last: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        self.last = key
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.last = key
+        return super().get(key, default)
+
+
+def explain(
+    stream: str,
+    record: Any,
+    mapper: Callable[..., Any],
+    *args: Any,
+    error: BaseException | None = None,
+) -> str:
+    """Why ``record`` could not be mapped: the stream, the record's id and the field, with the
+    field's value described by type and size only. ``args`` are the mapper's arguments after the
+    record (the org id first, as in every mapper); ``error`` is what the mapping raised.
+
+    The field is the one whose value the error quotes (a conversion names what it could not
+    convert), else the last field the mapper read before it failed. The error's own text is never
+    part of the answer: it quotes AR's data.
+    """
+    if not isinstance(record, dict):
+        return f"{stream}: an entry that is not a record ({shape(record)})"
+    reads = _Reads(record)
+    with contextlib.suppress(Exception):  # the failure is what is being explained
+        mapper(args[0], reads, *args[1:])
+    field = reads.last
+    if error is not None:
+        text = str(error)
+        quoted = [
+            k
+            for k, v in record.items()
+            if isinstance(v, str | int | float) and len(str(v)) >= 3 and str(v) in text
+        ]
+        if len(quoted) == 1:
+            field = quoted[0]
+    where = f"{stream} record {safe_id(record.get('id'))}"
+    if field is None:
+        return f"{where}: not usable"
+    return f"{where}: field '{field}' is not usable ({shape(record.get(field))})"
 
 
 # --- scalar conversions -------------------------------------------------------------------------
@@ -151,7 +246,7 @@ def _parse_cents(value: Any) -> int:
     try:
         d = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"not a money amount: {text[:20]!r}") from None
+        raise ValueError("not a money amount") from None
     return int((d * 100).to_integral_value())
 
 
@@ -161,7 +256,7 @@ def _parse_milli(value: Any) -> int:
     try:
         return int((Decimal(str(value)) * 1000).to_integral_value())
     except InvalidOperation:
-        raise ValueError(f"not a quantity: {str(value)[:20]!r}") from None
+        raise ValueError("not a quantity") from None
 
 
 _CENTS = _Memo(_parse_cents, 8192)

@@ -340,11 +340,11 @@ class SyncEngine:
         before = self.client.stats.by_path.get(spec.path, 0)
         for page in self.client.paginate(**spec.request()):
             for rec in page:
-                watch.check(stream, rec)
                 try:
+                    watch.check(stream, rec)
                     rows.append(spec.mapper(self.org_id, rec))
-                except (RecordInvalid, ValueError) as exc:
-                    self._skip(sr, stream, rec, exc)
+                except (RecordInvalid, ValueError, TypeError, AttributeError, KeyError) as exc:
+                    self._skip(sr, stream, rec, exc, spec.mapper)
         sr.requests = self.client.stats.by_path.get(spec.path, 0) - before
         for s, names in watch.unknown.items():
             unknown.setdefault(s, set()).update(names)
@@ -372,11 +372,17 @@ class SyncEngine:
             self.progress(stream, 1, 1)
         return sr
 
-    def _skip(self, sr: StreamReport, stream: str, rec: Any, exc: Exception) -> None:
+    def _skip(
+        self, sr: StreamReport, stream: str, rec: Any, exc: Exception, mapper: Callable[..., Any]
+    ) -> None:
         sr.skipped += 1
         rid = rec.get("id") if isinstance(rec, dict) else None
         sr.skipped_ids.add(rid)
-        message = str(exc) if isinstance(exc, RecordInvalid) else f"{stream} record {rid}: {exc}"
+        message = (
+            str(exc)
+            if isinstance(exc, RecordInvalid)
+            else mapping.explain(stream, rec, mapper, self.org_id, error=exc)
+        )
         if sr.skipped <= MAX_SKIPPED_REPORTED:
             log.error("skipped %s", message)
         if sr.error is None:
@@ -430,15 +436,16 @@ class SyncEngine:
                 raise _Abort()
             with self._gate:
                 for rec in page:
-                    check(stream, rec)
                     try:
+                        check(stream, rec)
                         keep(mapper(org_id, rec, zones))
-                    except (RecordInvalid, ValueError, TypeError) as exc:
-                        rid = rec.get("id") if isinstance(rec, dict) else None
+                    except (RecordInvalid, ValueError, TypeError, AttributeError, KeyError) as exc:
+                        # The message names stream, id and field, never a value (it is logged,
+                        # stored in the run log and may reach Sentry).
                         msg = (
                             str(exc)
                             if isinstance(exc, RecordInvalid)
-                            else f"{stream} record {rid}: {exc}"
+                            else mapping.explain(stream, rec, mapper, org_id, zones, error=exc)
                         )
                         result.skipped.append(msg)
         result.unknown_fields = watch.unknown.get(stream, set())

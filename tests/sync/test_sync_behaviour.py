@@ -18,7 +18,7 @@ from aiq.errors import Locked
 from aiq.sandbox.server import RunningSandbox
 from aiq.store.db import Store
 from aiq.store.locks import SyncLock
-from aiq.store.models import SyncRun, SyncRunStream, metadata, table_of
+from aiq.store.models import SyncRun, SyncRunStream, SyncStreamState, metadata, table_of
 from aiq.sync.engine import SyncEngine, SyncOptions
 from tests.phi import find_phi
 from tests.sync.conftest import SyncFn
@@ -158,7 +158,12 @@ def _fake_ar(records: dict[str, list[dict[str, Any]]]) -> httpx.MockTransport:
                 body.get("end") or body.get("toDate"),
             )
             field = "start" if key == "appointments" else "created_at"
-            recs = [r for r in recs if lo <= str(r.get(field, ""))[:10] <= hi]
+            # An entry that is not a record is served in the window of 2026-11-02.
+            recs = [
+                r
+                for r in recs
+                if lo <= (str(r.get(field, ""))[:10] if isinstance(r, dict) else "2026-11-02") <= hi
+            ]
         return httpx.Response(
             200,
             json={
@@ -217,6 +222,71 @@ def test_bad_record_is_skipped_and_new_fields_reported(store: Store, org_id: int
         run = conn.execute(select(table_of(SyncRun))).mappings().one()
     assert run["status"] == "partial" and "record 11" in (run["error"] or "")
     assert "gold" not in repr(report)
+
+
+PATIENT = "someone@patient.example"
+
+
+def test_hostile_records_are_skipped_one_by_one_and_never_quoted(
+    store: Store, org_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever shape a record has, it is one skipped record; no message quotes a value."""
+    clinic = {"id": 1, "name": "Main", "timezone": "America/New_York", "is_active": True}
+
+    def appt(rid: Any, **over: Any) -> dict[str, Any]:
+        base = {
+            "id": rid,
+            "clinic_id": 1,
+            "provider_id": 2,
+            "kind": "in_person",
+            "status": "completed",
+            "start": "2026-11-02 10:00:00",
+            "end": "2026-11-02 11:00:00",
+        }
+        return {**base, **over}
+
+    appointments: list[Any] = [
+        appt(10),  # good
+        appt(PATIENT),  # an id that is patient data
+        None,  # a null entry in data
+        [PATIENT],  # an entry that is not an object
+        appt(12, services=PATIENT),  # services that are not a list
+        appt(13, services=[PATIENT]),  # a nested entry of the wrong type
+        appt(14, end=PATIENT),  # a timestamp that is patient data
+        appt(15, **{PATIENT: "x"}),  # an unknown field whose name is patient data
+    ]
+    transport = _fake_ar({"clinics": [clinic], "appointments": appointments})
+    caplog.set_level("DEBUG")
+    with ARClient("http://ar.test", email="e", password="p", transport=transport) as client:
+        report = SyncEngine(
+            store,
+            client,
+            org_id,
+            SyncSettings(concurrency=2),
+            SyncOptions(
+                today=dt.date(2026, 11, 26), since=dt.date(2026, 11, 1), streams=("appointments",)
+            ),
+        ).run()
+    assert report.status == "partial"
+    appts = next(s for s in report.streams if s.stream == "appointments")
+    assert appts.inserted == 2 and appts.skipped == 6, appts  # 10 and 15 are fine records
+    with store.connect() as conn:
+        runs = [dict(r) for r in conn.execute(select(table_of(SyncRun))).mappings()]
+        streams = [dict(r) for r in conn.execute(select(table_of(SyncRunStream))).mappings()]
+        states = [dict(r) for r in conn.execute(select(table_of(SyncStreamState))).mappings()]
+    everything = repr((report, runs, streams, states)) + caplog.text
+    assert PATIENT not in everything and "patient.example" not in everything
+    assert "appointments record 12: field 'services' is not usable (a text of 23 characters)" in (
+        caplog.text
+    )
+    assert "appointments: an entry that is not a record (null)" in caplog.text
+    assert "appointments record (a text of 23 characters as its id)" in caplog.text
+    assert "appointments record 14: field 'end' is not usable (a text of 23 characters)" in (
+        caplog.text
+    )
+    assert report.new_fields == {
+        "appointments": ["(1 field(s) whose names are not identifiers, not shown)"]
+    }
 
 
 def test_a_run_that_keeps_failing_stops_and_is_logged_as_failed(
