@@ -220,13 +220,59 @@ def _coerce(section: str, key: str, value: Any, kind: Any, source: str) -> Any:
         ) from None
 
 
+# The sane range of each number setting (inclusive; None: no upper bound). A value outside
+# stops aiq with one line, before it can divide by zero or retry minus three times.
+RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
+    ("ar", "timeout_seconds"): (0.1, 600),
+    ("ar", "max_retries"): (0, 20),
+    ("ar", "request_deadline_seconds"): (1, 3600),
+    ("ar", "max_response_mb"): (1, 1024),
+    ("sync", "since_months"): (1, 240),
+    ("sync", "future_days"): (0, 730),
+    ("sync", "lookback_days"): (0, 3650),
+    ("sync", "invoice_lookback_days"): (0, 3650),
+    ("sync", "deep_days"): (0, 7300),
+    ("sync", "deep_every_days"): (0, 365),
+    ("sync", "window_days"): (1, 366),
+    ("sync", "concurrency"): (1, 64),
+    ("sync", "batch_rows"): (1, 1_000_000),
+    ("sync", "max_requests_per_minute"): (0, 1_000_000),
+    ("daemon", "interval_minutes"): (1, 1440),
+    ("daemon", "jitter_seconds"): (0, 3600),
+    ("daemon", "deep_hour"): (0, 23),
+    ("daemon", "max_parallel"): (1, 64),
+    ("alerts", "smtp_port"): (1, 65535),
+    ("alerts", "timeout_seconds"): (0.1, 600),
+    ("alerts", "failures"): (1, 1000),
+    ("alerts", "remind_hours"): (0, 24 * 365),
+    ("alerts", "anomaly_deviations"): (0, 1000),
+    ("alerts", "anomaly_percent"): (0, 100_000),
+    ("alerts", "anomaly_weeks"): (1, 52),
+    ("alerts", "anomaly_days"): (1, 90),
+    ("data", "retention_days"): (0, 3650),
+    ("data", "backup_keep_days"): (1, 36500),
+}
+
+
 def _apply(target: Any, section: str, values: dict[str, Any], source: str) -> None:
     fields = {f.name: f for f in dataclasses.fields(target)}
     for key, value in values.items():
         if key not in fields:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{source}: unknown setting {section}.{key} (known: {known})")
-        setattr(target, key, _coerce(section, key, value, fields[key].type, source))
+        coerced = _coerce(section, key, value, fields[key].type, source)
+        bounds = RANGES.get((section, key))
+        if bounds is not None:
+            low, high = bounds
+            if coerced < low or (high is not None and coerced > high):
+                within = (
+                    f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+                )
+                raise ConfigError(
+                    f"{source}: {section}.{key} must be {within}, got {coerced!r}",
+                    hint="fix the value or remove it to use the default",
+                )
+        setattr(target, key, coerced)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

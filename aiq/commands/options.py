@@ -8,17 +8,12 @@ from typing import Annotated
 
 import typer
 
-from aiq.errors import UsageError
-
 
 def parse_date(value: str | None, option: str) -> date | None:
     """A YYYY-MM-DD option value (None stays None), or a usage error naming the option."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{option} {value!r} is not a date", hint="use YYYY-MM-DD") from None
+    from aiq.reports.period import parse_date as parse
+
+    return None if value is None else parse(value, option)
 
 
 class OutputFormat(StrEnum):

@@ -102,18 +102,29 @@ class Period:
 def parse_month(text: str) -> Period:
     """``YYYY-MM`` as a period, or a usage error naming the option."""
     m = _MONTH.match(text.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1900:
+    if not m or not 1 <= int(m.group(2)) <= 12 or not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
         raise UsageError(f"--month {text!r} is not a month", hint="use YYYY-MM, e.g. 2026-10")
     first = date(int(m.group(1)), int(m.group(2)), 1)
     return Period(first, month_end(first), True)
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+"""The years a date option may name: outside them a date is a typo, and would overflow the
+comparisons (a year earlier, the previous period) the reports make."""
+
+
 def parse_date(text: str, option: str) -> date:
-    """``YYYY-MM-DD``, or a usage error naming the option."""
+    """``YYYY-MM-DD`` in the years aiq handles, or a usage error naming the option."""
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"{option} {text!r} is not a date", hint="use YYYY-MM-DD") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise UsageError(
+            f"{option} {text!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}",
+            hint="check the year",
+        )
+    return day
 
 
 def resolve_period(

@@ -66,8 +66,20 @@ def redact_url(url: str | URL) -> str:
 
 
 def _prepare_sqlite_file(path: Path) -> None:
-    """Create the database file 0600 in a 0700 directory before SQLite opens it."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create the database file 0600 before SQLite opens it.
+
+    Its directory must exist: a mistyped path would otherwise leave new directories and an empty
+    database behind. Only aiq's own data directory is created (0700) when missing.
+    """
+    from aiq.config import default_data_dir
+
+    if not path.parent.is_dir():
+        if path.parent.resolve() != default_data_dir().resolve():
+            raise UsageError(
+                f"the directory of the SQLite database {path} does not exist",
+                hint="check the path, or create the directory first",
+            )
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
         fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
         os.close(fd)
