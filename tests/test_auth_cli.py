@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from aiq.sandbox.server import RunningSandbox
 from aiq.vault.keys import DATA_KEY_FILE
@@ -328,6 +328,29 @@ def test_tampered_ciphertext(cli: CLI) -> None:
             load_credentials(store, load_settings(), 1)
     finally:
         store.dispose()
+
+
+def test_a_ciphertext_replaced_by_text_is_corrupt_and_never_shown(cli: CLI) -> None:
+    """SQLite stores whatever it is given: a credential's ciphertext overwritten with text."""
+    if not cli.db_url.startswith("sqlite"):
+        pytest.skip("Postgres keeps bytea: text cannot take a ciphertext's place there")
+    assert cli.login().code == 0
+    canary = "PLAINTEXT-CANARY-in-the-ciphertext"
+    from aiq.store.db import open_store
+
+    store = open_store(cli.db_url)
+    try:
+        with store.begin() as conn:
+            conn.execute(
+                text("update credential set ciphertext = :t where name = 'password'"),
+                {"t": canary},
+            )
+    finally:
+        store.dispose()
+    for args in (("sync",), ("--debug", "sync"), ("keys", "rotate")):
+        r = cli(*args)
+        assert r.code == 4, (args, r.err)
+        assert "corrupt" in r.err and canary not in r.err + r.out, args
 
 
 def test_keys_status_and_rotate(cli: CLI, isolated_dirs: Path) -> None:

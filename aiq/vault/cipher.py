@@ -52,6 +52,16 @@ class Sealed:
     ciphertext: bytes
 
 
+def stored(key_id: object, nonce: object, ciphertext: object) -> Sealed:
+    """A sealed field as read from the database. A value that is not bytes (a ciphertext replaced
+    by text, say) makes a field that fails to open as corrupt, without its content being shown."""
+
+    def raw(value: object) -> bytes:
+        return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else b""
+
+    return Sealed(str(key_id), raw(nonce), raw(ciphertext))
+
+
 def associated_data(key_id: str, org_id: int, name: str) -> bytes:
     """What a ciphertext is bound to: the key id, the org and the field name."""
     return f"{_AAD_PREFIX}|key={key_id}|org={org_id}|field={name}".encode()

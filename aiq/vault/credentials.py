@@ -22,7 +22,7 @@ from aiq.errors import AuthRequired, CredentialsCorrupt, MasterKeyMissing, Usage
 from aiq.store.models import table_of
 from aiq.store.orgs import OrgRef, get_org, list_orgs
 from aiq.store.vault_models import ARLogin, Credential, VaultKey
-from aiq.vault.cipher import MasterKey, Sealed, open_sealed, seal
+from aiq.vault.cipher import MasterKey, Sealed, open_sealed, seal, stored
 from aiq.vault.keys import KEYRING_TIMEOUT, KeySearch, find_master_key, new_key_source
 from aiq.vault.redact import register_secret
 
@@ -224,9 +224,7 @@ class Vault:
             rows = conn.execute(
                 select(credential_table).where(credential_table.c.org_id == org_id)
             ).all()
-        return {
-            str(r.name): Sealed(str(r.key_id), bytes(r.nonce), bytes(r.ciphertext)) for r in rows
-        }
+        return {str(r.name): stored(r.key_id, r.nonce, r.ciphertext) for r in rows}
 
     def open(self, org: OrgRef, fields: tuple[str, ...] = FIELDS) -> dict[str, str]:
         """Decrypt the stored ``fields`` of ``org``; every value is registered as a secret."""

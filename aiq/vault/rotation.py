@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from aiq.clock import utcnow
 from aiq.errors import CredentialsCorrupt, MasterKeyMissing, UsageError
-from aiq.vault.cipher import MasterKey, Sealed, open_sealed, seal
+from aiq.vault.cipher import MasterKey, open_sealed, seal, stored
 from aiq.vault.credentials import (
     Announce,
     Vault,
@@ -146,7 +146,7 @@ def _reencrypt(
             if row.key_id != old.key_id:
                 others[str(row.key_id)] = others.get(str(row.key_id), 0) + 1
                 continue
-            sealed = Sealed(str(row.key_id), bytes(row.nonce), bytes(row.ciphertext))
+            sealed = stored(row.key_id, row.nonce, row.ciphertext)
             try:
                 plaintext = open_sealed(old, int(row.org_id), str(row.name), sealed)
             except CredentialsCorrupt:
