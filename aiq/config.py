@@ -250,7 +250,7 @@ RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("alerts", "anomaly_weeks"): (1, 52),
     ("alerts", "anomaly_days"): (1, 90),
     ("data", "retention_days"): (0, 3650),
-    ("data", "backup_keep_days"): (1, 36500),
+    ("data", "backup_keep_days"): (0, 36500),
 }
 
 

@@ -142,6 +142,30 @@ def _partial(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial")
 
 
+STALE_PARTIAL_SECONDS = 3600.0
+"""A backup in progress writes its .partial file continuously; one left untouched this long is
+what a killed backup left behind (sealed credentials and business data in it)."""
+
+
+def remove_stale_partials(folder: Path, *, now: float | None = None) -> list[Path]:
+    """Delete the half-written backups a killed ``aiq backup`` left in ``folder``."""
+    if not folder.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - STALE_PARTIAL_SECONDS
+    removed = []
+    for path in folder.iterdir():
+        name = path.name
+        if not (name.startswith(".") and name.endswith(".partial")):
+            continue
+        if not _NAME.match(name[1 : -len(".partial")]):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
 # --- taking a backup ----------------------------------------------------------------------------
 
 
@@ -154,6 +178,7 @@ def take_backup(
     """
     chosen = _resolve_method(store, method)
     path = _target(settings, out, chosen)
+    remove_stale_partials(path.parent)
     tmp = _partial(path)
     started = time.perf_counter()
     rows: dict[str, int] = {}
@@ -520,7 +545,8 @@ def prune_backups(
     now: datetime | None = None,
     store: Store | None = None,
 ) -> list[Path]:
-    """Delete backups older than ``keep_days`` (default ``[data] backup_keep_days``).
+    """Delete backups older than ``keep_days`` (default ``[data] backup_keep_days``), and what
+    killed backups left half-written.
 
     Only files named as aiq names its backups are touched. Returns the files removed; with a
     store, the pruning is recorded in its audit log.
@@ -529,7 +555,7 @@ def prune_backups(
     if days < 0:
         raise UsageError("backup_keep_days must be 0 or more")
     cutoff = (now or utcnow()) - timedelta(days=days)
-    removed = []
+    removed = remove_stale_partials(backup_dir(settings))
     for path in list_backups(settings):
         taken = backup_time(path)
         if taken is not None and taken < cutoff:

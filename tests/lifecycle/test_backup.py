@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import json
 import os
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -232,6 +233,37 @@ def test_backups_go_to_the_backup_dir_and_are_pruned(
         del os.environ["AIQ_DATA_BACKUP_KEEP_DAYS"]
     assert r.code == 0, r.err
     assert "Pruned" in r.err
+
+
+def test_what_a_killed_backup_left_is_removed_by_the_next_backup_and_by_the_purge(
+    capsys: pytest.CaptureFixture[str], isolated_dirs: Path, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'aiq.db'}"
+    folder = isolated_dirs / "data" / "backups"
+    folder.mkdir(parents=True)
+    an_hour_ago = time.time() - 2 * 3600
+
+    def partial(name: str, *, stale: bool) -> Path:
+        path = folder / f".{name}.partial"
+        path.write_bytes(b"sealed credentials and business data")
+        if stale:
+            os.utime(path, (an_hour_ago, an_hour_ago))
+        return path
+
+    killed = partial(backup_name("sqlite", datetime(2026, 11, 1)), stale=True)
+    running = partial(backup_name("logical", datetime(2026, 11, 2)), stale=False)
+    other = folder / ".notes.partial"  # not a backup's: never touched
+    other.write_text("x")
+    os.utime(other, (an_hour_ago, an_hour_ago))
+    r = aiq(capsys, "--db", db, "backup")
+    assert r.code == 0, r.err
+    assert not killed.exists()  # left by a killed backup: gone
+    assert running.exists() and other.exists()  # another backup still writing: kept
+    # The retention pass (aiq data purge, the daemon's housekeeping) removes them too.
+    os.utime(running, (an_hour_ago, an_hour_ago))
+    r = aiq(capsys, "--db", db, "data", "purge")
+    assert r.code == 0, r.err
+    assert not running.exists() and other.exists()
 
 
 def test_table_rows_helper_sees_both_orgs(synced_store: Store, synced: Synced) -> None:
