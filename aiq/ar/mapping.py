@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -657,8 +657,22 @@ def map_appointment(
     return MappedAppointment((*row, content_hash(row, services)), services)
 
 
-def map_invoice(org_id: int, r: dict[str, Any], zones: dict[int, ZoneInfo]) -> MappedInvoice:
-    """An invoice row with its children; the patient object and notes are not read."""
+CUSTOM_ITEM = "custom item"
+"""The name an invoice item keeps when its name is not one of the catalogue's: AR lets staff type
+a line item's name, and that text can be a patient's name or email."""
+
+
+def map_invoice(
+    org_id: int,
+    r: dict[str, Any],
+    zones: dict[int, ZoneInfo],
+    item_names: Container[str] = frozenset(),
+) -> MappedInvoice:
+    """An invoice row with its children; the patient object and notes are not read.
+
+    An item's name is kept only when it is a catalogue name (``item_names``: the practice's
+    service and product names), else it is ``CUSTOM_ITEM``.
+    """
     s = "invoices"
     get = r.get
     rid = get("id")
@@ -733,7 +747,7 @@ def map_invoice(org_id: int, r: dict[str, Any], zones: dict[int, ZoneInfo]) -> M
                 _TEXT[item_type],
                 service_id if type(service_id) is int else _opt_int(service_id),
                 product_id if type(product_id) is int else _opt_int(product_id),
-                None if name is None else _TEXT[name],
+                None if name is None else _TEXT[name] if name in item_names else CUSTOM_ITEM,
                 category_id if type(category_id) is int else _opt_int(category_id),
                 qty,
                 unit,

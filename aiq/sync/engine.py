@@ -8,6 +8,7 @@ written by this thread alone in batches (``aiq.sync.writer``).
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import threading
@@ -255,6 +256,7 @@ class SyncEngine:
         self._cancel = threading.Event()
         self._gate = _Gate()
         self._live_reports: dict[str, StreamReport] = {}
+        self._item_names: frozenset[str] = frozenset()
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -421,6 +423,18 @@ class SyncEngine:
         zones = runlog.clinic_zones(self.store, self.org_id)
         return {cid: mapping.zone(tz) for cid, tz in zones.items()}
 
+    def _catalogue_names(self) -> frozenset[str]:
+        """The names of the practice's services and products (as synced just before)."""
+        names: set[str] = set()
+        with self.store.connect() as conn:
+            for model in (Service, Product):
+                t = table_of(model)
+                names.update(
+                    str(n)
+                    for (n,) in conn.execute(select(t.c.name).where(t.c.org_id == self.org_id))
+                )
+        return frozenset(names)
+
     def _fetch_window(
         self, stream: str, window: Window, zones: dict[int, ZoneInfo]
     ) -> WindowResult:
@@ -428,7 +442,12 @@ class SyncEngine:
         result = WindowResult(stream, window, [])
         watch = mapping.FieldWatch()
         spec = WINDOWED_STREAMS[stream]
-        mapper = spec.mapper
+        # Invoices also take the catalogue's names: an item keeps its name only if it is one.
+        mapper = (
+            spec.mapper
+            if stream != "invoices"
+            else functools.partial(spec.mapper, item_names=self._item_names)
+        )
         org_id, check, keep = self.org_id, watch.check, result.records.append
         for page in self.client.paginate(**spec.request(window.start, window.end)):
             result.requests += 1
@@ -503,6 +522,7 @@ class SyncEngine:
     ) -> None:
         """Fetch the queued windows on a pool of threads; write them in batches on this one."""
         zones = self._zones()
+        self._item_names = self._catalogue_names()
         done = dict.fromkeys(plans, 0)
         pending: dict[str, list[WindowResult]] = {s: [] for s in plans}
         pending_rows = dict.fromkeys(plans, 0)

@@ -112,6 +112,19 @@ def test_invoice_near_midnight_west_of_utc() -> None:
     assert row["processing_fee_cents"] == 1466
 
 
+def test_an_item_keeps_its_name_only_when_the_catalogue_has_it() -> None:
+    typed = invoice()
+    typed["items"][0]["name"] = "Jane Roe jane.roe@patient.example"  # a custom line item
+    named = mapping.map_invoice(1, invoice(), {1: LA}, frozenset({"Botox"}))
+    custom = mapping.map_invoice(1, typed, {1: LA}, frozenset({"Botox"}))
+    column = mapping.INVOICE_ITEM_COLUMNS.index("name")
+    assert named.items[0][column] == "Botox"
+    assert custom.items[0][column] == mapping.CUSTOM_ITEM
+    assert "Jane" not in repr((custom.row, custom.items))
+    # Without a catalogue no typed name is kept at all.
+    assert mapping.map_invoice(1, invoice(), {1: LA}).items[0][column] == mapping.CUSTOM_ITEM
+
+
 def test_patient_and_notes_never_pass() -> None:
     m = mapping.map_invoice(1, invoice(), {1: LA})
     everything = repr((m.row, m.items, m.payments, m.refunds))

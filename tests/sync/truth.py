@@ -89,8 +89,9 @@ def expected_rows(
         appointments.append(a.row)
         services.extend(a.services)
     invoices, items, payments, refunds = [], [], [], []
+    catalogue = frozenset(str(x["name"]) for x in (*truth["services"], *truth["products"]))
     for r in truth["invoices"]:
-        m = mapping.map_invoice(org_id, r, zones)
+        m = mapping.map_invoice(org_id, r, zones, catalogue)
         invoices.append(m.row)
         items.extend(m.items)
         payments.extend(m.payments)
