@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
@@ -48,7 +50,11 @@ def test_database_newer_than_code_is_refused(store: Store) -> None:
         store.ensure_schema()
 
 
-def test_sqlite_file_is_private_and_uses_wal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sqlite_file_is_private_and_uses_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiq's own data directory is the one directory made when missing (0700).
+    monkeypatch.setenv("AIQ_DATA_DIR", str(tmp_path / "sub"))
     path = tmp_path / "sub" / "aiq.db"
     store = open_store(f"sqlite:///{path}", migrate=True)
     try:

@@ -81,7 +81,8 @@ def test_sync_prints_a_summary_and_json(
     ("args", "needle"),
     [
         (["--since", "2026-02-30"], "is not a date"),
-        (["--since", "2999-01-01"], "in the future"),
+        (["--since", "2099-01-01"], "in the future"),
+        (["--since", "2999-01-01"], "outside the years 1900 to 2200"),
         (["--streams", "invoices,patients"], "unknown stream patients"),
         (["--lookback", "-3"], "--lookback"),
     ],
