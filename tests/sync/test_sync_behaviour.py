@@ -19,7 +19,7 @@ from aiq.sandbox.server import RunningSandbox
 from aiq.store.db import Store
 from aiq.store.locks import SyncLock
 from aiq.store.models import SyncRun, SyncRunStream, SyncStreamState, metadata, table_of
-from aiq.sync.engine import SyncEngine, SyncOptions
+from aiq.sync.engine import SyncEngine, SyncOptions, SyncReport
 from tests.phi import find_phi
 from tests.sync.conftest import SyncFn
 
@@ -181,6 +181,23 @@ def _fake_ar(records: dict[str, list[dict[str, Any]]]) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
+def _sync_appointments(
+    store: Store, org_id: int, clinics: list[Any], appointments: list[Any]
+) -> SyncReport:
+    """Sync the appointments of November 2026 from a fake AR serving these records."""
+    transport = _fake_ar({"clinics": clinics, "appointments": appointments})
+    with ARClient("http://ar.test", email="e", password="p", transport=transport) as client:
+        return SyncEngine(
+            store,
+            client,
+            org_id,
+            SyncSettings(concurrency=2),
+            SyncOptions(
+                today=dt.date(2026, 11, 26), since=dt.date(2026, 11, 1), streams=("appointments",)
+            ),
+        ).run()
+
+
 def test_bad_record_is_skipped_and_new_fields_reported(store: Store, org_id: int) -> None:
     clinic = {"id": 1, "name": "Main", "timezone": "America/New_York", "is_active": True}
     good = {
@@ -202,17 +219,7 @@ def test_bad_record_is_skipped_and_new_fields_reported(store: Store, org_id: int
         "start": "2026-11-03 10:00:00",
         "end": "2026-11-03 11:00:00",
     }  # no status
-    transport = _fake_ar({"clinics": [clinic], "appointments": [good, bad]})
-    with ARClient("http://ar.test", email="e", password="p", transport=transport) as client:
-        report = SyncEngine(
-            store,
-            client,
-            org_id,
-            SyncSettings(concurrency=2),
-            SyncOptions(
-                today=dt.date(2026, 11, 26), since=dt.date(2026, 11, 1), streams=("appointments",)
-            ),
-        ).run()
+    report = _sync_appointments(store, org_id, [clinic], [good, bad])
     assert report.status == "partial"
     appts = next(s for s in report.streams if s.stream == "appointments")
     assert appts.skipped == 1 and appts.inserted == 1
@@ -255,18 +262,8 @@ def test_hostile_records_are_skipped_one_by_one_and_never_quoted(
         appt(14, end=PATIENT),  # a timestamp that is patient data
         appt(15, **{PATIENT: "x"}),  # an unknown field whose name is patient data
     ]
-    transport = _fake_ar({"clinics": [clinic], "appointments": appointments})
     caplog.set_level("DEBUG")
-    with ARClient("http://ar.test", email="e", password="p", transport=transport) as client:
-        report = SyncEngine(
-            store,
-            client,
-            org_id,
-            SyncSettings(concurrency=2),
-            SyncOptions(
-                today=dt.date(2026, 11, 26), since=dt.date(2026, 11, 1), streams=("appointments",)
-            ),
-        ).run()
+    report = _sync_appointments(store, org_id, [clinic], appointments)
     assert report.status == "partial"
     appts = next(s for s in report.streams if s.stream == "appointments")
     assert appts.inserted == 2 and appts.skipped == 6, appts  # 10 and 15 are fine records
