@@ -198,16 +198,26 @@ def _sync_appointments(
         ).run()
 
 
-def test_bad_record_is_skipped_and_new_fields_reported(store: Store, org_id: int) -> None:
-    clinic = {"id": 1, "name": "Main", "timezone": "America/New_York", "is_active": True}
-    good = {
-        "id": 10,
+CLINIC = {"id": 1, "name": "Main", "timezone": "America/New_York", "is_active": True}
+
+
+def _appointment(rid: Any, **fields: Any) -> dict[str, Any]:
+    """A completed appointment at CLINIC on 2026-11-02, with ``fields`` changed or added."""
+    base = {
+        "id": rid,
         "clinic_id": 1,
         "provider_id": 2,
         "kind": "in_person",
         "status": "completed",
         "start": "2026-11-02 10:00:00",
         "end": "2026-11-02 11:00:00",
+    }
+    return {**base, **fields}
+
+
+def test_bad_record_is_skipped_and_new_fields_reported(store: Store, org_id: int) -> None:
+    good = {
+        **_appointment(10),
         "loyalty_tier": "gold",
         "patient": {"firstname": "Zed"},
         "notes": "PHI-NOTE",
@@ -219,7 +229,7 @@ def test_bad_record_is_skipped_and_new_fields_reported(store: Store, org_id: int
         "start": "2026-11-03 10:00:00",
         "end": "2026-11-03 11:00:00",
     }  # no status
-    report = _sync_appointments(store, org_id, [clinic], [good, bad])
+    report = _sync_appointments(store, org_id, [CLINIC], [good, bad])
     assert report.status == "partial"
     appts = next(s for s in report.streams if s.stream == "appointments")
     assert appts.skipped == 1 and appts.inserted == 1
@@ -238,20 +248,7 @@ def test_hostile_records_are_skipped_one_by_one_and_never_quoted(
     store: Store, org_id: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Whatever shape a record has, it is one skipped record; no message quotes a value."""
-    clinic = {"id": 1, "name": "Main", "timezone": "America/New_York", "is_active": True}
-
-    def appt(rid: Any, **over: Any) -> dict[str, Any]:
-        base = {
-            "id": rid,
-            "clinic_id": 1,
-            "provider_id": 2,
-            "kind": "in_person",
-            "status": "completed",
-            "start": "2026-11-02 10:00:00",
-            "end": "2026-11-02 11:00:00",
-        }
-        return {**base, **over}
-
+    appt = _appointment
     appointments: list[Any] = [
         appt(10),  # good
         appt(PATIENT),  # an id that is patient data
@@ -263,7 +260,7 @@ def test_hostile_records_are_skipped_one_by_one_and_never_quoted(
         appt(15, **{PATIENT: "x"}),  # an unknown field whose name is patient data
     ]
     caplog.set_level("DEBUG")
-    report = _sync_appointments(store, org_id, [clinic], appointments)
+    report = _sync_appointments(store, org_id, [CLINIC], appointments)
     assert report.status == "partial"
     appts = next(s for s in report.streams if s.stream == "appointments")
     assert appts.inserted == 2 and appts.skipped == 6, appts  # 10 and 15 are fine records
