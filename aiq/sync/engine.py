@@ -9,12 +9,10 @@ written by this thread alone in batches (``aiq.sync.writer``).
 from __future__ import annotations
 
 import functools
-import gc
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -177,50 +175,6 @@ class _Abort(Exception):
     """Internal: stop the run (the cause is attached)."""
 
 
-class _Gate:
-    """Holds the fetch threads' mapping back while the writer needs the interpreter to itself.
-
-    The threads share one interpreter lock. SQLite's ``executemany`` lets go of it around each row
-    it steps and must then get it back; with fetch threads busy mapping, each row waits up to the
-    interpreter's switch interval (5 ms), and a batch of thousands of rows crawls. While the gate
-    is closed a fetch thread finishes the page it is mapping and waits before the next (its HTTP
-    requests go on). The writer closes it only around those calls: neither side could use the
-    interpreter at the same time anyway, and the rest of a write (SQL that runs long without the
-    lock, a Postgres server at work) overlaps with the fetching.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._mapping = 0
-        self._closed = False
-
-    def __enter__(self) -> None:
-        with self._cond:
-            while self._closed:
-                self._cond.wait()
-            self._mapping += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._cond:
-            self._mapping -= 1
-            if self._closed and not self._mapping:
-                self._cond.notify_all()
-
-    @contextmanager
-    def closed(self) -> Iterator[None]:
-        """Hold the fetch threads' mapping back for the duration."""
-        with self._cond:
-            self._closed = True
-            while self._mapping:
-                self._cond.wait()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._closed = False
-                self._cond.notify_all()
-
-
 class SyncEngine:
     """One run of a sync for one org."""
 
@@ -254,7 +208,6 @@ class SyncEngine:
             self.streams.insert(0, "clinics")
         self.today = self.options.today or (datetime.now(UTC) + timedelta(hours=14)).date()
         self._cancel = threading.Event()
-        self._gate = _Gate()
         self._live_reports: dict[str, StreamReport] = {}
         self._item_names: frozenset[str] = frozenset()
 
@@ -453,20 +406,19 @@ class SyncEngine:
             result.requests += 1
             if self._cancel.is_set():
                 raise _Abort()
-            with self._gate:
-                for rec in page:
-                    try:
-                        check(stream, rec)
-                        keep(mapper(org_id, rec, zones))
-                    except (RecordInvalid, ValueError, TypeError, AttributeError, KeyError) as exc:
-                        # The message names stream, id and field, never a value (it is logged,
-                        # stored in the run log and may reach Sentry).
-                        msg = (
-                            str(exc)
-                            if isinstance(exc, RecordInvalid)
-                            else mapping.explain(stream, rec, mapper, org_id, zones, error=exc)
-                        )
-                        result.skipped.append(msg)
+            for rec in page:
+                try:
+                    check(stream, rec)
+                    keep(mapper(org_id, rec, zones))
+                except (RecordInvalid, ValueError, TypeError, AttributeError, KeyError) as exc:
+                    # The message names stream, id and field, never a value (it is logged,
+                    # stored in the run log and may reach Sentry).
+                    msg = (
+                        str(exc)
+                        if isinstance(exc, RecordInvalid)
+                        else mapping.explain(stream, rec, mapper, org_id, zones, error=exc)
+                    )
+                    result.skipped.append(msg)
         result.unknown_fields = watch.unknown.get(stream, set())
         return result
 
@@ -486,12 +438,7 @@ class SyncEngine:
                 if i < len(p.windows):
                     queue.append((s, p.windows[i]))
         retried: set[tuple[str, Window]] = set()
-        with (
-            _fewer_collections(),
-            Writer(
-                self.store, self.org_id, dry_run=self.options.dry_run, quiet=self._gate.closed
-            ) as writer,
-        ):
+        with Writer(self.store, self.org_id, dry_run=self.options.dry_run) as writer:
             self._fetch_and_write(plans, queue, retried, writer, reports, totals, unknown)
         out = []
         for s, sr in reports.items():
@@ -651,37 +598,6 @@ class SyncEngine:
             deep=deep,
             backfill_from=backfill_from,
         )
-
-
-_GC_YOUNG = 10_000
-_gc_lock = threading.Lock()
-_gc_runs = 0
-_gc_saved: tuple[int, int, int] | None = None
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Let the cyclic garbage collector look at young objects every 10,000 allocations, not 700.
-
-    Reading pages allocates millions of short-lived containers (the records, freed by reference
-    counting as soon as a page is mapped); at the default threshold the collector runs thousands of
-    times in a full sync and takes a tenth of its time. Restored when the last run in the process
-    ends (the daemon runs syncs side by side).
-    """
-    global _gc_runs, _gc_saved
-    with _gc_lock:
-        if _gc_runs == 0:
-            _gc_saved = gc.get_threshold()
-            if 0 < _gc_saved[0] < _GC_YOUNG:
-                gc.set_threshold(_GC_YOUNG, *_gc_saved[1:])
-        _gc_runs += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_runs -= 1
-            if _gc_runs == 0 and _gc_saved is not None:
-                gc.set_threshold(*_gc_saved)
 
 
 def _months_back(day: date, months: int) -> date:

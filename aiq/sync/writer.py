@@ -8,8 +8,7 @@ it did and the next run reads those windows again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -153,14 +152,10 @@ class Writer:
         org_id: int,
         *,
         dry_run: bool = False,
-        quiet: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
         self.store = store
         self.org_id = org_id
         self.dry_run = dry_run
-        # Around SQLite's executemany calls: keeps other Python threads off the interpreter lock,
-        # which executemany gives up and takes back at every row (see the engine's _Gate).
-        self._quiet = quiet if quiet is not None and store.dialect == "sqlite" else nullcontext
         self._cm = store.connect()
         conn = self._cm.__enter__()
         try:
@@ -289,17 +284,15 @@ class Writer:
         changed records (their children and old dates are redone), or unchanged ones.
         """
         rows = [fetched[rid].row for rid in new]
-        with self._quiet():
-            if bulk.add_rows(conn, table, columns, rows):
-                return new, changed
+        if bulk.add_rows(conn, table, columns, rows):
+            return new, changed
         found = bulk.hashes_for_ids(conn, table, self.org_id, new)
         existing.update(found)
         new = [rid for rid in new if rid not in found]
         changed = changed + [
             rid for rid, (h, _day) in found.items() if h != fetched[rid].row[ROW_HASH]
         ]
-        with self._quiet():
-            bulk.upsert_rows(conn, table, columns, [fetched[rid].row for rid in new])
+        bulk.upsert_rows(conn, table, columns, [fetched[rid].row for rid in new])
         return new, changed
 
     def _appointments(self, conn: Connection, results: list[WindowResult]) -> Counts:
@@ -328,10 +321,9 @@ class Writer:
         for rid in new + changed:
             m: MappedAppointment = fetched[rid]
             services.extend(m.services)
-        with self._quiet():
-            rows = [fetched[rid].row for rid in changed]
-            bulk.upsert_rows(conn, table, APPOINTMENT_COLUMNS, rows)
-            bulk.insert_rows(conn, links, APPOINTMENT_SERVICE_COLUMNS, services)
+        rows = [fetched[rid].row for rid in changed]
+        bulk.upsert_rows(conn, table, APPOINTMENT_COLUMNS, rows)
+        bulk.insert_rows(conn, links, APPOINTMENT_SERVICE_COLUMNS, services)
         self._wrote(table, len(new) + len(changed))
         self._wrote(links, len(services))
         if touched:
@@ -362,20 +354,19 @@ class Writer:
             for child in (items, pays, refs):
                 bulk.delete_where_in(conn, child, self.org_id, "invoice_id", gone)
         bulk.delete_where_in(conn, table, self.org_id, "id", removed)
-        with self._quiet():
-            bulk.upsert_rows(conn, table, INVOICE_COLUMNS, [fetched[rid].row for rid in changed])
-            # Children are replaced whole with their invoice. AR ids can in principle be reused
-            # across invoices after a rewrite: a child id that exists under another invoice is
-            # upserted (moved over), not inserted twice.
-            children = (
-                (items, INVOICE_ITEM_COLUMNS),
-                (pays, PAYMENT_COLUMNS),
-                (refs, REFUND_COLUMNS),
-            )
-            for (child, cols), fresh, rewritten in zip(children, added, replaced, strict=True):
-                if not bulk.add_rows(conn, child, cols, fresh):
-                    rewritten = rewritten + fresh
-                bulk.upsert_rows(conn, child, cols, rewritten)
+        bulk.upsert_rows(conn, table, INVOICE_COLUMNS, [fetched[rid].row for rid in changed])
+        # Children are replaced whole with their invoice. AR ids can in principle be reused
+        # across invoices after a rewrite: a child id that exists under another invoice is
+        # upserted (moved over), not inserted twice.
+        children = (
+            (items, INVOICE_ITEM_COLUMNS),
+            (pays, PAYMENT_COLUMNS),
+            (refs, REFUND_COLUMNS),
+        )
+        for (child, cols), fresh, rewritten in zip(children, added, replaced, strict=True):
+            if not bulk.add_rows(conn, child, cols, fresh):
+                rewritten = rewritten + fresh
+            bulk.upsert_rows(conn, child, cols, rewritten)
         for t, written in ((table, rows), (items, item_rows), (pays, pay_rows), (refs, ref_rows)):
             self._wrote(t, len(written))
         if sale_days or pay_days or refund_days:
