@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -44,8 +44,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_process(clinics: int, years: int, seed: int = 42) -> Iterator[str]:
-    """Serve a sandbox from a separate process (so it does not share our GIL); yields its URL."""
+def sandbox_process(
+    clinics: int, years: int, seed: int = 42, extra_args: Sequence[str] = ()
+) -> Iterator[str]:
+    """Serve a sandbox from a separate process (so it does not share our GIL); yields its URL.
+
+    ``extra_args`` go to `aiq sandbox serve` as they are, e.g. ``("--profile", "internet")``."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -64,6 +68,7 @@ def sandbox_process(clinics: int, years: int, seed: int = 42) -> Iterator[str]:
             str(seed),
             "--today",
             TODAY.isoformat(),
+            *extra_args,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
