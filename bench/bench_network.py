@@ -49,7 +49,15 @@ import httpx
 
 from aiq.config import ARSettings, SyncSettings
 from aiq.sync.plan import windows_between
-from bench.common import EMAIL, PASSWORD, TODAY, machine, peak_rss_mb, sandbox_process
+from bench.common import (
+    EMAIL,
+    PASSWORD,
+    ROOT,
+    TODAY,
+    machine,
+    peak_rss_mb,
+    sandbox_process,
+)
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_DATABASE = "aiq_bench_network"
@@ -469,6 +477,26 @@ def run_profile(
     return out
 
 
+def revision() -> str:
+    """The commit measured, and the files of aiq's sync path the working tree had changed (work
+    in progress, which the run measured too)."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    paths = ("aiq/ar", "aiq/sync", "aiq/store", "aiq/sandbox")  # what a sync runs
+    changed = [line[3:] for line in git("status", "--porcelain", "--", *paths).splitlines()]
+    if not changed:
+        return f"commit {head}"
+    return f"commit {head} with uncommitted changes (work in progress) to {', '.join(changed)}"
+
+
 def seconds(s: float) -> str:
     return f"{s:.1f} s" if s < 120 else f"{s:.0f} s ({s / 60:.1f} min)"
 
@@ -573,6 +601,7 @@ def main() -> None:
     dialects = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     settings = SyncSettings()
     load_before = os.getloadavg()
+    measured = revision()
     started = time.perf_counter()
     results: list[ProfileResult] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -586,7 +615,7 @@ def main() -> None:
     body = [
         "## `aiq sync` over the network profiles, against their floors",
         "",
-        f"Measured {dt.date.today()} on {machine()} with `{command}` "
+        f"Measured {dt.date.today()} on {machine()} with `{command}` at {measured} "
         f"(load average {load_before[0]:.2f}/{load_before[1]:.2f} before, "
         f"{load_after[0]:.2f}/{load_after[1]:.2f} after (1/5 minutes); "
         f"the whole run took {seconds(time.perf_counter() - started)}). "
