@@ -38,6 +38,8 @@ class WindowedStream:
     mapper: Callable[..., Any]
     start_key: str
     end_key: str
+    per_page: int
+    """Records a page holds (AR fixes it per endpoint); request windows are sized by it."""
     extra: tuple[tuple[str, Any], ...] = ()
 
     def request(self, start: date, end: date) -> dict[str, Any]:
@@ -60,13 +62,16 @@ REFERENCE_STREAMS: dict[str, ReferenceStream] = {
 WINDOWED_STREAMS: dict[str, WindowedStream] = {
     s.name: s
     for s in (
-        WindowedStream("appointments", "/api/appointment", mapping.map_appointment, "start", "end"),
+        WindowedStream(
+            "appointments", "/api/appointment", mapping.map_appointment, "start", "end", 100
+        ),
         WindowedStream(
             "invoices",
             "/api/sales/invoices",
             mapping.map_invoice,
             "fromDate",
             "toDate",
+            50,
             (("clinic_id", ()), ("user_id", ()), ("invoice_status", ()), ("search_key", "")),
         ),
     )

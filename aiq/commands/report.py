@@ -24,7 +24,7 @@ from aiq.commands.state import AppState, get_state
 
 if TYPE_CHECKING:
     from aiq.reports.api import ReportRequest
-    from aiq.reports.sync_health import Freshness
+    from aiq.reports.sync_health import Coverage, Freshness
 
 app = typer.Typer(
     help="Reports from the synced data: revenue, appointments, providers, services, products, "
@@ -124,12 +124,12 @@ def build_request(
     return req
 
 
-def _note(state: AppState, freshness: Freshness) -> None:
-    from aiq.reports.sync_health import stale_note
+def _note(state: AppState, freshness: Freshness, coverage: Coverage | None) -> None:
+    from aiq.reports.sync_health import coverage_note, stale_note
 
-    note = stale_note(freshness)
-    if note:
-        state.say(note)
+    for note in (stale_note(freshness), coverage and coverage_note(coverage)):
+        if note:
+            state.say(note)
 
 
 @app.command("revenue")
@@ -165,7 +165,7 @@ def revenue(
     )
     result = api.revenue(state.source(), req, by=by.value if by else None)
     show_revenue(state.out(), result, fmt.value)
-    _note(state, result.freshness)
+    _note(state, result.freshness, result.coverage)
 
 
 @app.command("appointments")
@@ -202,7 +202,7 @@ def appointments(
     )
     result = api.appointments(state.source(), req, by=by.value if by else None)
     show_appointments(state.out(), result, fmt.value)
-    _note(state, result.freshness)
+    _note(state, result.freshness, result.coverage)
 
 
 @app.command("providers")
@@ -234,7 +234,7 @@ def providers(
     )
     result = api.providers(state.source(), req)
     show_providers(state.out(), result, fmt.value)
-    _note(state, result.freshness)
+    _note(state, result.freshness, result.coverage)
 
 
 def _catalog(
@@ -267,7 +267,7 @@ def _catalog(
     )
     result = api.catalog(state.source(), req, kind, by=by.value)
     show_catalog(state.out(), result, fmt.value)
-    _note(state, result.freshness)
+    _note(state, result.freshness, result.coverage)
 
 
 @app.command("services")
@@ -386,4 +386,4 @@ def monthly(
             show_monthly(state.out(), result, fmt.value)
     else:
         show_monthly(state.out(), result, fmt.value)
-    _note(state, result.revenue.freshness)
+    _note(state, result.revenue.freshness, result.revenue.coverage)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from aiq.reports.providers import ProviderRow, ProvidersReport
     from aiq.reports.revenue import RevenueReport
     from aiq.reports.scope import Scope
-    from aiq.reports.sync_health import Freshness, SyncHealth
+    from aiq.reports.sync_health import Coverage, Freshness, SyncHealth
 
 
 @dataclass
@@ -38,6 +38,19 @@ def _freshness(f: Freshness) -> dict[str, Any]:
         else f.last_success_at.isoformat() + "Z",
         "age_seconds": None if f.age_seconds is None else round(f.age_seconds),
         "interval_minutes": f.interval_minutes,
+    }
+
+
+def _coverage(c: Coverage | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "complete": c.complete,
+        "from": c.start.isoformat(),
+        "to": c.end.isoformat(),
+        "missing": [[lo.isoformat(), hi.isoformat()] for lo, hi in c.missing],
+        "synced_from": None if c.synced_from is None else c.synced_from.isoformat(),
+        "backfilling": c.backfilling,
     }
 
 
@@ -73,6 +86,7 @@ def revenue_document(r: RevenueReport) -> dict[str, Any]:
         partial=r.partial,
         has_data=r.has_data,
         freshness=_freshness(r.freshness),
+        coverage=_coverage(r.coverage),
         summary=summary_cents(r.summary),
         average_ticket={
             "invoices": r.ticket.invoices,
@@ -210,6 +224,7 @@ def appointments_document(r: AppointmentsReport) -> dict[str, Any]:
         today=r.today.isoformat(),
         has_data=r.has_data,
         freshness=_freshness(r.freshness),
+        coverage=_coverage(r.coverage),
         summary=_appt(r.summary),
         breakdown=None if r.by is None else {"by": r.by, "rows": appointments_rows(r).rows},
     )
@@ -287,6 +302,7 @@ def providers_document(r: ProvidersReport) -> dict[str, Any]:
         has_data=r.has_data,
         goal_share=r.goal_share,
         freshness=_freshness(r.freshness),
+        coverage=_coverage(r.coverage),
         providers=providers_rows(r).rows,
     )
 
@@ -306,6 +322,7 @@ def catalog_document(r: CatalogReport) -> dict[str, Any]:
         today=r.today.isoformat(),
         has_data=r.has_data,
         freshness=_freshness(r.freshness),
+        coverage=_coverage(r.coverage),
         by=r.by,
         rows=[row.as_dict() for row in r.rows],
         categories=[row.as_dict() for row in r.categories],
@@ -351,6 +368,19 @@ def sync_document(h: SyncHealth) -> dict[str, Any]:
         "interval_minutes": h.interval_minutes,
         "freshness": _freshness(h.freshness),
         "streams": sync_rows(h).rows,
+        "backfill": [
+            {
+                "stream": b.stream,
+                "complete": b.complete,
+                "from": b.target_from.isoformat(),
+                "until": b.until.isoformat(),
+                "days": b.days,
+                "days_read": b.days_read,
+                "oldest_read": None if b.oldest_read is None else b.oldest_read.isoformat(),
+                "missing": [[lo.isoformat(), hi.isoformat()] for lo, hi in b.missing],
+            }
+            for b in h.backfill
+        ],
         "runs": [
             {
                 "id": run.id,

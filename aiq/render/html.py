@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiq.render import svg
 from aiq.render.money import compact_money, count, hours, money, pct, signed_pct
 from aiq.reports.sales import HEADLINE_FIGURES, SUMMARY_FIGURES
+from aiq.reports.sync_health import coverage_note
 
 if TYPE_CHECKING:
     from aiq.reports.monthly import MonthlyReport
@@ -122,6 +123,9 @@ def render_monthly_html(m: MonthlyReport) -> str:
         + (" · month to date" if r.partial else "")
         + "</p></header>"
     )
+    note = r.coverage and coverage_note(r.coverage)
+    if note:
+        parts.append(f'<p class="note">{_e(note.removeprefix("Note: "))}</p>')
     if not m.has_data:
         parts.append(
             '<section class="panel"><p>No sales or appointments were recorded in '

@@ -551,6 +551,14 @@ def _sync_table(out: Console, h: SyncHealth) -> None:
         rows,
         title=f"Sync health · {h.org_name} · schedule every {h.interval_minutes} min",
     )
+    for b in h.backfill:
+        if not b.complete:
+            reached = "nothing yet" if b.oldest_read is None else f"back to {b.oldest_read}"
+            out.print(
+                f"Backfill of {b.stream}: {b.share:.0%} of the history from {b.target_from}"
+                f" read ({reached}); reports on older dates say what they cover.",
+                markup=False,
+            )
     if h.runs:
         out.print()
         fitted_table(

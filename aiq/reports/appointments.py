@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from aiq.reports.sync_health import Freshness, data_freshness
+from aiq.reports.sync_health import Coverage, Freshness, data_coverage, data_freshness
 from aiq.store.reader import as_date, in_list
 from aiq.store.statuses import PENDING_STATUSES
 
@@ -110,6 +110,8 @@ class AppointmentsReport:
     as_of: datetime
     summary: AppointmentFigures
     freshness: Freshness
+    coverage: Coverage | None = None
+    """Which dates of the period the sync has read (None: not looked at)."""
     by: str | None = None
     rows: list[AppointmentRow] = field(default_factory=list)
 
@@ -207,6 +209,7 @@ def appointments_report(
         as_of=as_of,
         summary=summary,
         freshness=data_freshness(db, scope.org_id, now, interval_minutes),
+        coverage=data_coverage(db, scope.org_id, period.start, period.end, today),
         by=by,
     )
     if by is None:

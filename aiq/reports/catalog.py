@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiq.reports.sales import divide_round
-from aiq.reports.sync_health import Freshness, data_freshness
+from aiq.reports.sync_health import Coverage, Freshness, data_coverage, data_freshness
 from aiq.store.reader import in_list
 from aiq.store.statuses import COUNTED_STATUSES
 
@@ -106,6 +106,8 @@ class CatalogReport:
     total: CatalogRow
     attach: AttachRate
     freshness: Freshness
+    coverage: Coverage | None = None
+    """Which dates of the period the sync has read (None: not looked at)."""
     categories: list[CatalogRow] = field(default_factory=list)
 
     @property
@@ -246,4 +248,5 @@ def catalog_report(
         total=total,
         attach=attach_rate(db, scope, period),
         freshness=data_freshness(db, scope.org_id, now, interval_minutes),
+        coverage=data_coverage(db, scope.org_id, period.start, period.end, today),
     )

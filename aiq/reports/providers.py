@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiq.reports.appointments import AppointmentFigures, appointment_figures
 from aiq.reports.period import Period, days_in_month, month_end
 from aiq.reports.sales import INVOICE_LINE, PROCEDURES, divide_round, sales_lines
-from aiq.reports.sync_health import Freshness, data_freshness
+from aiq.reports.sync_health import Coverage, Freshness, data_coverage, data_freshness
 from aiq.store.reader import in_list
 from aiq.store.statuses import COUNTED_STATUSES
 
@@ -65,6 +65,8 @@ class ProvidersReport:
     today: date
     goal_share: float
     freshness: Freshness
+    coverage: Coverage | None = None
+    """Which dates of the period the sync has read (None: not looked at)."""
     rows: list[ProviderRow] = field(default_factory=list)
 
     @property
@@ -192,6 +194,7 @@ def providers_report(
         today=today,
         goal_share=float(share),
         freshness=data_freshness(db, scope.org_id, now, interval_minutes),
+        coverage=data_coverage(db, scope.org_id, period.start, period.end, today),
         rows=rows,
     )
 

@@ -24,7 +24,7 @@ from aiq.reports.sales import (
     sales_lines,
     summarize,
 )
-from aiq.reports.sync_health import Freshness, data_freshness
+from aiq.reports.sync_health import Coverage, Freshness, data_coverage, data_freshness
 from aiq.store.reader import as_date
 
 if TYPE_CHECKING:
@@ -122,6 +122,8 @@ class RevenueReport:
     comparisons: list[Comparison]
     trend: list[DayPoint]
     freshness: Freshness
+    coverage: Coverage | None = None
+    """Which dates of the period the sync has read (None: not looked at)."""
     breakdown: Breakdown | None = None
     month_to_date: MonthToDate | None = None
 
@@ -303,6 +305,7 @@ def revenue_report(
         comparisons=comparisons,
         trend=daily_trend(by_day, period, until=today),
         freshness=data_freshness(db, scope.org_id, now, interval_minutes),
+        coverage=data_coverage(db, scope.org_id, period.start, period.end, today),
     )
     if by is not None:
         report.breakdown = breakdown(db, scope, period, by, summary, by_day=by_day)

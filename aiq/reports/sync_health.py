@@ -9,10 +9,10 @@ interval of its last successful sync, ``delayed`` past one interval, ``stale`` p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiq.store.reader import as_datetime, in_list
+from aiq.store.reader import as_date, as_datetime, in_list
 
 if TYPE_CHECKING:
     from aiq.reports.scope import Scope
@@ -69,6 +69,167 @@ def data_freshness(db: Reader, org_id: int, now: datetime, interval_minutes: int
 
 
 @dataclass
+class Coverage:
+    """Which dates of a report's period the sync has read.
+
+    A first sync reads newest first and commits as it goes, so a report can run before it has
+    read the whole period; and no sync reads before the history it was asked for. ``missing``
+    holds the date ranges of the period (up to today) not read yet by every report stream.
+    """
+
+    start: date
+    end: date
+    missing: list[tuple[date, date]] = field(default_factory=list)
+    synced_from: date | None = None
+    """The oldest date read so far (None: nothing read yet)."""
+    backfilling: bool = False
+    """A first sync (or a backfill further back) has started and not finished."""
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+def _gaps(start: date, end: date, read: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    """The ranges of ``[start, end]`` not inside one of the ``read`` ranges."""
+    gaps, cursor = [], start
+    for lo, hi in sorted(read):
+        if hi < cursor:
+            continue
+        if lo > end:
+            break
+        if lo > cursor:
+            gaps.append((cursor, lo - timedelta(days=1)))
+        cursor = max(cursor, hi + timedelta(days=1))
+        if cursor > end:
+            break
+    if cursor <= end:
+        gaps.append((cursor, end))
+    return gaps
+
+
+@dataclass
+class Backfill:
+    """How much of a windowed stream's history, from where it was asked to start, has been read."""
+
+    stream: str
+    target_from: date
+    """Where the history starts ([sync] since_months or aiq sync --since when first read)."""
+    until: date
+    days: int
+    days_read: int
+    oldest_read: date | None
+    missing: list[tuple[date, date]]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    @property
+    def share(self) -> float:
+        return self.days_read / self.days if self.days else 1.0
+
+
+def _read_windows(db: Reader, org_id: int) -> dict[str, list[tuple[date, date]]]:
+    read: dict[str, list[tuple[date, date]]] = {s: [] for s in REPORT_STREAMS}
+    for stream, lo, hi in db.rows(
+        "select stream, window_start, window_end from sync_window"
+        f" where org_id = :org and stream in {in_list(REPORT_STREAMS)}",
+        org=org_id,
+    ):
+        read[str(stream)].append((as_date(lo), as_date(hi)))
+    return read
+
+
+def _newest(read: dict[str, list[tuple[date, date]]]) -> date | None:
+    """The last date every report stream has read up to (days after it are freshness's concern)."""
+    ends = [max(hi for _lo, hi in windows) for windows in read.values() if windows]
+    return min(ends) if len(ends) == len(read) else None
+
+
+def backfill_progress(
+    db: Reader, org_id: int, today: date, read: dict[str, list[tuple[date, date]]] | None = None
+) -> list[Backfill]:
+    """Each report stream's backfill: how many days from its history's start are read.
+
+    A first sync records where the history starts before it reads anything, and reads newest
+    first; a sync killed half-way leaves the older part missing, and the next one goes on.
+    """
+    read = _read_windows(db, org_id) if read is None else read
+    newest = _newest(read)
+    until = today if newest is None else min(today, newest)
+    out = []
+    for stream, target in db.rows(
+        "select stream, backfill_from from sync_stream_state"
+        f" where org_id = :org and stream in {in_list(REPORT_STREAMS)}"
+        " and backfill_from is not null order by stream",
+        org=org_id,
+    ):
+        start = as_date(target)
+        if start > until:
+            continue
+        windows = read[str(stream)]
+        missing = _gaps(start, until, windows)
+        days = (until - start).days + 1
+        inside = [lo for lo, hi in windows if hi >= start and lo <= until]
+        out.append(
+            Backfill(
+                stream=str(stream),
+                target_from=start,
+                until=until,
+                days=days,
+                days_read=days - sum((hi - lo).days + 1 for lo, hi in missing),
+                oldest_read=max(start, min(inside)) if inside else None,
+                missing=missing,
+            )
+        )
+    return out
+
+
+def data_coverage(db: Reader, org_id: int, start: date, end: date, today: date) -> Coverage:
+    """What the sync has read of ``[start, end]`` for the business reports: up to ``today``, and
+    up to the newest date read (what lies after it is the freshness note's to say)."""
+    read = _read_windows(db, org_id)
+    cover = Coverage(start, end)
+    oldest = [lo for windows in read.values() for lo, _hi in windows]
+    newest = _newest(read)
+    if not oldest or newest is None:
+        return cover  # nothing synced: the freshness note says so
+    cover.synced_from = min(oldest)
+    cover.backfilling = any(not b.complete for b in backfill_progress(db, org_id, today, read))
+    last = min(end, today, newest)
+    if last < start:
+        return cover  # a period wholly ahead: nothing to have read yet
+    missing = [g for s in REPORT_STREAMS for g in _gaps(start, last, read[s])]
+    # The union of both streams' gaps, merged.
+    for lo, hi in sorted(missing):
+        if cover.missing and lo <= cover.missing[-1][1] + timedelta(days=1):
+            cover.missing[-1] = (cover.missing[-1][0], max(hi, cover.missing[-1][1]))
+        else:
+            cover.missing.append((lo, hi))
+    return cover
+
+
+def coverage_note(c: Coverage) -> str | None:
+    """One line for a person when the period is not wholly read, else None."""
+    if c.complete or c.synced_from is None:
+        return None
+    ranges = ", ".join(f"{lo:%Y-%m-%d}..{hi:%Y-%m-%d}" for lo, hi in c.missing[:3])
+    if len(c.missing) > 3:
+        ranges += f" and {len(c.missing) - 3} more"
+    if c.backfilling:
+        return (
+            f"Note: the figures cover part of the period only: the sync has not read {ranges} yet"
+            " (a first sync reads newest first; aiq report sync shows how far it has come)."
+        )
+    return (
+        f"Note: the figures cover part of the period only: no sync has read {ranges}"
+        f" (the synced history starts {c.synced_from:%Y-%m-%d}; aiq sync --since DATE reads"
+        " further back)."
+    )
+
+
+@dataclass
 class StreamHealth:
     """One stream's state and its latest run."""
 
@@ -117,6 +278,7 @@ class SyncHealth:
     freshness: Freshness
     streams: list[StreamHealth] = field(default_factory=list)
     runs: list[RunSummary] = field(default_factory=list)
+    backfill: list[Backfill] = field(default_factory=list)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -222,6 +384,7 @@ def sync_health(
         freshness=data_freshness(db, scope.org_id, now, interval_minutes),
         streams=streams,
         runs=run_rows,
+        backfill=backfill_progress(db, scope.org_id, now.date()),
     )
 
 
@@ -251,11 +414,16 @@ def stale_note(f: Freshness) -> str | None:
 
 
 __all__ = [
+    "Backfill",
+    "Coverage",
     "Freshness",
     "RunSummary",
     "StreamHealth",
     "SyncHealth",
     "age_text",
+    "backfill_progress",
+    "coverage_note",
+    "data_coverage",
     "data_freshness",
     "freshness_of",
     "stale_note",

@@ -117,11 +117,18 @@ def save_state(
 
 def windows_done(conn: Connection, org_id: int, stream: str) -> list[date]:
     """The start dates of the windows of ``stream`` read whole so far."""
+    return [start for start, _end, _rows in windows_read(conn, org_id, stream)]
+
+
+def windows_read(conn: Connection, org_id: int, stream: str) -> list[tuple[date, date, int]]:
+    """The windows of ``stream`` read whole so far: start, end and the records each held."""
     w = window_table
     return [
-        d
-        for (d,) in conn.execute(
-            select(w.c.window_start).where(w.c.org_id == org_id, w.c.stream == stream)
+        (start, end, int(rows))
+        for start, end, rows in conn.execute(
+            select(w.c.window_start, w.c.window_end, w.c.rows).where(
+                w.c.org_id == org_id, w.c.stream == stream
+            )
         )
     ]
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from aiq.ar import mapping
-from aiq.ar.client import ARClient
+from aiq.ar.client import ARClient, PageNumberPaginator
 from aiq.ar.streams import ALL_STREAMS, REFERENCE_STREAMS, WINDOWED_STREAMS
 from aiq.clock import utcnow
 from aiq.config import SyncSettings
@@ -43,7 +44,15 @@ from aiq.store.models import (
     Staff,
     table_of,
 )
-from aiq.sync.plan import StreamPlan, Window, plan_windows
+from aiq.sync.plan import (
+    PAGES_PER_REQUEST_WINDOW,
+    RequestWindow,
+    StreamPlan,
+    Window,
+    density,
+    plan_windows,
+    request_windows,
+)
 from aiq.sync.writer import Counts, WindowResult, Writer
 
 log = logging.getLogger("aiq.sync")
@@ -57,6 +66,9 @@ REFERENCE_TABLES: dict[str, Any] = {
     "products": Product,
 }
 MAX_SKIPPED_REPORTED = 20
+FLUSH_SECONDS = 2.0
+"""Fetched windows wait at most this long to be written: behind a rate limit a batch fills
+slowly, and a report should see this month's windows as soon as they are read."""
 
 
 @dataclass
@@ -242,10 +254,14 @@ class SyncEngine:
                     report.streams.append(self._reference(stream, unknown_fields))
             windowed = [s for s in self.streams if s in WINDOWED_STREAMS]
             if windowed:
-                plans = {s: self._plan(s) for s in windowed}
+                # From here a failure (a count of records AR will not give) is the streams' own.
+                self._live_reports = {s: StreamReport(s, status="running") for s in windowed}
+                planned = {s: self._plan(s) for s in windowed}
+                plans = {s: plan for s, (plan, _windows) in planned.items()}
                 if plans.get("appointments") and plans["appointments"].deep:
                     report.mode = "full" if self.options.full else "deep"
-                report.streams.extend(self._windowed(plans, unknown_fields))
+                requests = {s: windows for s, (_plan, windows) in planned.items()}
+                report.streams.extend(self._windowed(plans, requests, unknown_fields))
         except KeyboardInterrupt as exc:
             failure = Interrupted("sync interrupted; finished windows are kept")
             failure.__cause__ = exc
@@ -345,32 +361,68 @@ class SyncEngine:
 
     # --- windowed streams -----------------------------------------------------------------------
 
-    def _plan(self, stream: str) -> StreamPlan:
+    def _plan(self, stream: str) -> tuple[StreamPlan, list[RequestWindow]]:
+        """The grid windows ``stream`` must read, and the request windows that read them."""
         s = self.settings
         since = self.options.since or _months_back(self.today, s.since_months)
         with self.store.connect() as conn:
-            done = runlog.windows_done(conn, self.org_id, stream)
+            read = runlog.windows_read(conn, self.org_id, stream)
             backfill_from, last_deep = runlog.backfill_and_deep(conn, self.org_id, stream)
+        # A first read (the history recorded, no deep read finished yet) that a stop cut short
+        # goes on with what it has not read; once nothing is left, the deep read is due.
+        first_read = backfill_from is not None and last_deep is None
+
+        def planned(deep_due: bool) -> StreamPlan:
+            return plan_windows(
+                stream,
+                today=self.today,
+                since=since,
+                future_days=s.future_days if stream == "appointments" else 0,
+                window_days=s.window_days,
+                lookback_days=self.options.lookback_days
+                if self.options.lookback_days is not None
+                else (s.lookback_days if stream == "appointments" else s.invoice_lookback_days),
+                done=[start for start, _end, _rows in read],
+                backfill_from=backfill_from,
+                full=self.options.full,
+                deep_due=deep_due,
+                deep_days=s.deep_days,
+            )
+
         deep_due = backfill_from is not None and (
             self.options.deep
-            or last_deep is None
-            or utcnow() - last_deep >= timedelta(days=s.deep_every_days)
+            or (last_deep is not None and utcnow() - last_deep >= timedelta(days=s.deep_every_days))
         )
-        return plan_windows(
-            stream,
-            today=self.today,
-            since=since,
-            future_days=s.future_days if stream == "appointments" else 0,
-            window_days=s.window_days,
-            lookback_days=self.options.lookback_days
-            if self.options.lookback_days is not None
-            else (s.lookback_days if stream == "appointments" else s.invoice_lookback_days),
-            done=done,
-            backfill_from=backfill_from,
-            full=self.options.full,
-            deep_due=deep_due,
-            deep_days=s.deep_days,
+        plan = planned(deep_due)
+        if first_read and not deep_due:
+            # Ending it well counts as the deep read; if nothing is left unread, do that now.
+            plan = replace(planned("unread" not in plan.reasons), deep=True)
+        spec = WINDOWED_STREAMS[stream]
+        per_day = density((Window(start, end), rows) for start, end, rows in read)
+        if per_day is None and plan.windows:
+            per_day = self._probe_density(stream, plan.windows[0].start, plan.windows[-1].end)
+        windows = request_windows(
+            plan.windows,
+            {start: rows for start, _end, rows in read},
+            per_page=spec.per_page,
+            per_day=per_day or 0.0,
         )
+        return plan, windows
+
+    def _probe_density(self, stream: str, start: date, end: date) -> float:
+        """Records a day of ``stream`` over ``[start, end]``, from the first page's total (one
+        request, made once: before anything of the stream was ever read)."""
+        spec = WINDOWED_STREAMS[stream]
+        request = spec.request(start, end)
+        request["json_body"]["page_number"] = 1
+        pager = PageNumberPaginator(spec.path)
+        try:
+            pager.accept(1, self.client.request_json(**request))
+        except UpstreamContractError as exc:  # pages that did not add up; AR down fails the run
+            # Not knowing the density costs requests, not correctness: read a grid window a time.
+            log.warning("%s: could not count the records to read (%s)", stream, exc)
+            return float(spec.per_page * PAGES_PER_REQUEST_WINDOW)
+        return (pager.total or 0) / ((end - start).days + 1)
 
     def _zones(self) -> dict[int, ZoneInfo]:
         zones = runlog.clinic_zones(self.store, self.org_id)
@@ -389,9 +441,9 @@ class SyncEngine:
         return frozenset(names)
 
     def _fetch_window(
-        self, stream: str, window: Window, zones: dict[int, ZoneInfo]
+        self, stream: str, window: RequestWindow, zones: dict[int, ZoneInfo]
     ) -> WindowResult:
-        """Read one window whole (every page) and map it. Runs in a worker thread."""
+        """Read one request window whole (every page) and map it. Runs in a worker thread."""
         result = WindowResult(stream, window, [])
         watch = mapping.FieldWatch()
         spec = WINDOWED_STREAMS[stream]
@@ -423,21 +475,37 @@ class SyncEngine:
         return result
 
     def _windowed(
-        self, plans: dict[str, StreamPlan], unknown: dict[str, set[str]]
+        self,
+        plans: dict[str, StreamPlan],
+        requests: dict[str, list[RequestWindow]],
+        unknown: dict[str, set[str]],
     ) -> list[StreamReport]:
-        reports = {
-            s: StreamReport(s, reasons=p.reasons, status="running") for s, p in plans.items()
-        }
-        self._live_reports = reports  # what a failed run still logs, per stream
+        reports = self._live_reports  # what a failed run still logs, per stream
+        for s, p in plans.items():
+            reports[s].reasons = p.reasons
+        if not self.options.dry_run:
+            # Where the history starts, recorded before reading it: a report run during a first
+            # sync (or after one was stopped) can tell what it has not read yet.
+            with self.store.begin() as conn:
+                for s, p in plans.items():
+                    runlog.save_state(
+                        conn,
+                        self.org_id,
+                        s,
+                        succeeded=False,
+                        deep=False,
+                        backfill_from=p.backfill_from,
+                    )
         totals = {s: len(p.windows) for s, p in plans.items()}
-        # Interleave the streams so both make progress and the writer alternates between them.
-        queue: list[tuple[str, Window]] = []
-        longest = max((len(p.windows) for p in plans.values()), default=0)
+        # Newest first (as planned), the streams interleaved so that both make progress and the
+        # writer alternates between them.
+        queue: list[tuple[str, RequestWindow]] = []
+        longest = max((len(w) for w in requests.values()), default=0)
         for i in range(longest):
-            for s, p in plans.items():
-                if i < len(p.windows):
-                    queue.append((s, p.windows[i]))
-        retried: set[tuple[str, Window]] = set()
+            for s, windows in requests.items():
+                if i < len(windows):
+                    queue.append((s, windows[i]))
+        retried: set[tuple[str, RequestWindow]] = set()
         with Writer(self.store, self.org_id, dry_run=self.options.dry_run) as writer:
             self._fetch_and_write(plans, queue, retried, writer, reports, totals, unknown)
         out = []
@@ -460,8 +528,8 @@ class SyncEngine:
     def _fetch_and_write(
         self,
         plans: dict[str, StreamPlan],
-        queue: list[tuple[str, Window]],
-        retried: set[tuple[str, Window]],
+        queue: list[tuple[str, RequestWindow]],
+        retried: set[tuple[str, RequestWindow]],
         writer: Writer,
         reports: dict[str, StreamReport],
         totals: dict[str, int],
@@ -473,6 +541,7 @@ class SyncEngine:
         done = dict.fromkeys(plans, 0)
         pending: dict[str, list[WindowResult]] = {s: [] for s in plans}
         pending_rows = dict.fromkeys(plans, 0)
+        pending_since: dict[str, float] = {}
         concurrency = max(1, self.settings.concurrency)
         # Windows fetched but not yet written are what memory holds; keep them few.
         max_in_flight = concurrency + 2
@@ -486,10 +555,12 @@ class SyncEngine:
             sr.inserted += counts.inserted
             sr.changed += counts.changed
             sr.removed += counts.removed
-            sr.windows += len(batch)
-            done[stream] += len(batch)
+            cells = sum(len(r.window.cells) for r in batch)
+            sr.windows += cells
+            done[stream] += cells
             pending[stream] = []
             pending_rows[stream] = 0
+            pending_since.pop(stream, None)
             if self.progress:
                 self.progress(stream, done[stream], totals[stream])
 
@@ -497,7 +568,7 @@ class SyncEngine:
             for s in plans:
                 self.progress(s, 0, totals[s])
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="aiq-fetch")
-        in_flight: dict[Future[WindowResult], tuple[str, Window]] = {}
+        in_flight: dict[Future[WindowResult], tuple[str, RequestWindow]] = {}
         try:
             while queue or in_flight:
                 if self.should_stop():
@@ -531,12 +602,14 @@ class SyncEngine:
                         sr.error = sr.error or msg
                     pending[s].append(res)
                     pending_rows[s] += len(res.records)
+                    pending_since.setdefault(s, time.monotonic())
                     if pending_rows[s] >= self.settings.batch_rows:
                         flush(s)
-                # Write what has arrived when nothing more is about to (keeps memory bounded and
-                # makes progress visible), and always at the end.
-                if not in_flight:
-                    for s in plans:
+                # Write what has arrived when nothing more is about to, or when it has waited
+                # long enough (keeps memory bounded and makes progress visible), and at the end.
+                now = time.monotonic()
+                for s in plans:
+                    if not in_flight or now - pending_since.get(s, now) >= FLUSH_SECONDS:
                         flush(s)
         except BaseException:
             self._cancel.set()

@@ -1,19 +1,31 @@
-"""Which date windows a sync reads.
+"""Which date windows a sync reads, and how they are grouped into requests.
 
 AR has no "changed since" filter, so a sync re-reads: every window never read completely (a first
 backfill, new dates forward, windows a crash left unfinished), a trailing lookback (late refunds,
 voids, status changes), appointments' future (new and moved bookings), and from time to time a deep
 window. Windows sit on a fixed grid of ``window_days`` (aligned to a Monday), so a window is the
 same window in every run and its "done" mark in ``sync_window`` stays meaningful.
+
+A request need not cover one grid window: AR paginates inside any date range, and a request costs
+the same whether its range is a week or a year. ``request_windows`` joins neighbouring grid windows
+into one request window holding about ``PAGES_PER_REQUEST_WINDOW`` pages of records, judged by
+what each window held when it was last read (or, never read, by the stream's density), so an empty
+stretch costs one request rather than one a week, while a dense one is still read in pieces that
+several threads share and a crash loses little. They are ordered newest first: this month's and
+last month's figures are complete long before a first sync reaches the oldest history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 GRID_ORIGIN = date(2000, 1, 3)  # a Monday
+PAGES_PER_REQUEST_WINDOW = 8
+"""How many pages of records a request window is sized to hold: large enough that the partly
+filled last page wastes little (one page in sixteen, on average), small enough that the pages of a
+first sync spread over the fetch threads and a window held in memory stays a few hundred records."""
 
 
 @dataclass(frozen=True, order=True)
@@ -25,6 +37,10 @@ class Window:
 
     def __str__(self) -> str:
         return f"{self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
 
 
 def grid_window(day: date, window_days: int) -> Window:
@@ -108,3 +124,65 @@ def plan_windows(
         deep=deep_due or full or backfill_from is None,
         reasons=reasons,
     )
+
+
+@dataclass(frozen=True)
+class RequestWindow:
+    """One date range asked of AR (page after page), made of neighbouring grid windows."""
+
+    start: date
+    end: date
+    cells: tuple[Window, ...]
+    """The grid windows it covers; each is marked done when the request window is read whole."""
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
+
+    @classmethod
+    def of(cls, *cells: Window) -> RequestWindow:
+        """The request window made of ``cells`` (neighbours, in date order)."""
+        return cls(cells[0].start, cells[-1].end, cells)
+
+
+def request_windows(
+    cells: Iterable[Window],
+    rows: Mapping[date, int],
+    *,
+    per_page: int,
+    per_day: float,
+    pages: int = PAGES_PER_REQUEST_WINDOW,
+) -> list[RequestWindow]:
+    """Join neighbouring ``cells`` into request windows of about ``pages`` pages each, newest first.
+
+    ``rows`` holds what a cell held when last read, by its start date; a cell never read is
+    expected to hold ``per_day`` records a day. A cell is never split (its done mark is the unit
+    of resumption), so a cell denser than the target is a request window of its own.
+    """
+    target = max(1, per_page * pages)
+    out: list[RequestWindow] = []
+    group: list[Window] = []
+    expected = 0.0
+    for cell in sorted(set(cells), reverse=True):
+        n = float(rows[cell.start]) if cell.start in rows else per_day * cell.days
+        adjacent = bool(group) and cell.end + timedelta(days=1) == group[-1].start
+        if group and (not adjacent or expected + n > target):
+            out.append(_joined(group))
+            group, expected = [], 0.0
+        group.append(cell)
+        expected += n
+    if group:
+        out.append(_joined(group))
+    return out
+
+
+def _joined(newest_first: list[Window]) -> RequestWindow:
+    return RequestWindow.of(*reversed(newest_first))
+
+
+def density(read: Iterable[tuple[Window, int]]) -> float | None:
+    """Records a day over the windows read before, with what each held (None if none was)."""
+    days = records = 0
+    for window, rows in read:
+        days += window.days
+        records += rows
+    return records / days if days else None

@@ -8,6 +8,7 @@ it did and the next run reads those windows again.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -47,7 +48,7 @@ from aiq.store.models import (
     table_of,
 )
 from aiq.store.rollups import rebuild_appointments, rebuild_sales
-from aiq.sync.plan import Window
+from aiq.sync.plan import RequestWindow
 
 log = logging.getLogger("aiq.sync")
 
@@ -68,10 +69,10 @@ class Counts:
 
 @dataclass
 class WindowResult:
-    """Everything read from one window: mapped records and the records that had to be skipped."""
+    """Everything read from one request window: mapped records and the records that were skipped."""
 
     stream: str
-    window: Window
+    window: RequestWindow
     records: list[Any]
     skipped: list[str] = field(default_factory=list)
     requests: int = 0
@@ -130,6 +131,20 @@ class _Statistics:
 
 
 _FACTS = (Appointment, AppointmentService, Invoice, InvoiceItem, Payment, Refund)
+
+
+def _rows_by_cell(stream: str, result: WindowResult) -> list[tuple[Any, int]]:
+    """Each grid window of a request window, with the records dated in it (what the planner uses
+    to size the next request windows)."""
+    cells = result.window.cells
+    if len(cells) == 1:
+        return [(cells[0], len(result.records))]
+    local_date = APPOINTMENT_LOCAL_DATE if stream == "appointments" else INVOICE_LOCAL_DATE
+    starts = [c.start for c in cells]
+    counts = [0] * len(cells)
+    for m in result.records:
+        counts[max(0, bisect_right(starts, m.row[local_date]) - 1)] += 1
+    return list(zip(cells, counts, strict=True))
 
 
 def _has_rows(conn: Connection, table: Table, org_id: int) -> bool:
@@ -215,12 +230,13 @@ class Writer:
                     {
                         "org_id": self.org_id,
                         "stream": stream,
-                        "window_start": r.window.start,
-                        "window_end": r.window.end,
-                        "rows": len(r.records),
+                        "window_start": cell.start,
+                        "window_end": cell.end,
+                        "rows": rows,
                         "read_at": now,
                     }
                     for r in results
+                    for cell, rows in _rows_by_cell(stream, r)
                 ],
             )
         if self._stats is not None:

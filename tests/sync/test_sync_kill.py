@@ -25,8 +25,9 @@ from tests.helpers import aiq_process
 from tests.sync.conftest import SINCE
 from tests.sync.truth import assert_matches_truth
 
-KILL_AFTER_REQUESTS = (90, 70, 50)
-"""Where each run is killed: after this many of its data requests (a full sync makes about 400)."""
+KILL_AFTER_REQUESTS = (90, 130, 130)
+"""Where each run is killed: after this many of its data requests. A full sync makes about 330,
+and each run after the first reads the lookback again (about 65 requests) before going on."""
 
 
 def test_sync_killed_mid_run_then_rerun_matches_truth(
@@ -34,6 +35,9 @@ def test_sync_killed_mid_run_then_rerun_matches_truth(
 ) -> None:
     # Small batches: many commits, so that every kill lands between some of them.
     monkeypatch.setenv("AIQ_SYNC_BATCH_ROWS", "400")
+    # Two threads: the windows in flight (each about 8 pages) finish one after another, so the
+    # requests of a run before its kill always finish some.
+    monkeypatch.setenv("AIQ_SYNC_CONCURRENCY", "2")
     sb = fresh_served.sandbox
     login = aiq_process(
         "--db", db_url, "login", "--email", DEFAULT_EMAIL, "--password-stdin",

@@ -17,13 +17,13 @@ from aiq.store import bulk
 from aiq.store.db import Store
 from aiq.store.models import InvoiceItem, RollupAppointmentsDaily, table_of
 from aiq.store.rollups import rebuild_appointments, rebuild_sales
-from aiq.sync.plan import Window
+from aiq.sync.plan import RequestWindow, Window
 from aiq.sync.writer import Counts, WindowResult, Writer
 from tests.sync.conftest import add_org
 
 ZONES = {1: mapping.zone("America/Los_Angeles")}
-FIRST = Window(date(2026, 10, 1), date(2026, 10, 7))
-SECOND = Window(date(2026, 10, 8), date(2026, 10, 14))
+FIRST = RequestWindow.of(Window(date(2026, 10, 1), date(2026, 10, 7)))
+SECOND = RequestWindow.of(Window(date(2026, 10, 8), date(2026, 10, 14)))
 
 
 def ar_invoice(day: str, items: list[int], total: str = "100.00") -> dict[str, Any]:
@@ -186,8 +186,9 @@ def test_postgres_statistics_follow_a_growing_first_sync(store: Store) -> None:
     with store.connect() as conn:
         analyzed = conn.execute(
             text(
-                "select relname, reltuples from pg_class "
-                "where relname in ('invoice', 'invoice_item', 'payment')"
+                # This test's own schema's tables (others run beside it in other schemas).
+                "select relname, reltuples from pg_class where oid in "
+                "('invoice'::regclass, 'invoice_item'::regclass, 'payment'::regclass)"
             )
         ).all()
     # Statistics were gathered for the tables that took enough rows, not for the others.
