@@ -52,6 +52,8 @@ class SyncSettings:
     future_days: int = 90
     lookback_days: int = 14  # appointments: status changes, late cancellations, deletions
     invoice_lookback_days: int = 75  # invoices: refunds and voids come weeks after the sale
+    invoice_recent_days: int = 7  # invoices every run re-reads; older ones of the lookback ...
+    invoice_lookback_every_hours: int = 24  # ... are re-read this often (0: every run)
     deep_days: int = 400
     deep_every_days: int = 7
     window_days: int = 7
@@ -231,6 +233,8 @@ RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("sync", "future_days"): (0, 730),
     ("sync", "lookback_days"): (0, 3650),
     ("sync", "invoice_lookback_days"): (0, 3650),
+    ("sync", "invoice_recent_days"): (0, 3650),
+    ("sync", "invoice_lookback_every_hours"): (0, 8760),
     ("sync", "deep_days"): (0, 7300),
     ("sync", "deep_every_days"): (0, 365),
     ("sync", "window_days"): (1, 366),

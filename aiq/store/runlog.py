@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -117,16 +118,26 @@ def save_state(
 
 def windows_done(conn: Connection, org_id: int, stream: str) -> list[date]:
     """The start dates of the windows of ``stream`` read whole so far."""
-    return [start for start, _end, _rows in windows_read(conn, org_id, stream)]
+    return [w.start for w in windows_read(conn, org_id, stream)]
 
 
-def windows_read(conn: Connection, org_id: int, stream: str) -> list[tuple[date, date, int]]:
-    """The windows of ``stream`` read whole so far: start, end and the records each held."""
+@dataclass(frozen=True)
+class WindowRead:
+    """A window of a stream read whole: its dates, the records it held, when it was read."""
+
+    start: date
+    end: date
+    rows: int
+    read_at: datetime
+
+
+def windows_read(conn: Connection, org_id: int, stream: str) -> list[WindowRead]:
+    """The windows of ``stream`` read whole so far."""
     w = window_table
     return [
-        (start, end, int(rows))
-        for start, end, rows in conn.execute(
-            select(w.c.window_start, w.c.window_end, w.c.rows).where(
+        WindowRead(start, end, int(rows), read_at)
+        for start, end, rows, read_at in conn.execute(
+            select(w.c.window_start, w.c.window_end, w.c.rows, w.c.read_at).where(
                 w.c.org_id == org_id, w.c.stream == stream
             )
         )

@@ -368,6 +368,18 @@ class SyncEngine:
         with self.store.connect() as conn:
             read = runlog.windows_read(conn, self.org_id, stream)
             backfill_from, last_deep = runlog.backfill_and_deep(conn, self.org_id, stream)
+        lookback_days = (
+            self.options.lookback_days
+            if self.options.lookback_days is not None
+            else (s.lookback_days if stream == "appointments" else s.invoice_lookback_days)
+        )
+        settled: set[date] = set()
+        if stream == "invoices" and self.options.lookback_days is None and not self.options.today:
+            # Today's sales every run; the refunds and voids of older ones as often as set. (A
+            # run told another date reads them all: when windows were read is the real time.)
+            recent = self.today - timedelta(days=s.invoice_recent_days)
+            fresh_since = utcnow() - timedelta(hours=s.invoice_lookback_every_hours)
+            settled = {w.start for w in read if w.end < recent and w.read_at >= fresh_since}
         # A first read (the history recorded, no deep read finished yet) that a stop cut short
         # goes on with what it has not read; once nothing is left, the deep read is due.
         first_read = backfill_from is not None and last_deep is None
@@ -379,14 +391,13 @@ class SyncEngine:
                 since=since,
                 future_days=s.future_days if stream == "appointments" else 0,
                 window_days=s.window_days,
-                lookback_days=self.options.lookback_days
-                if self.options.lookback_days is not None
-                else (s.lookback_days if stream == "appointments" else s.invoice_lookback_days),
-                done=[start for start, _end, _rows in read],
+                lookback_days=lookback_days,
+                done=[w.start for w in read],
                 backfill_from=backfill_from,
                 full=self.options.full,
                 deep_due=deep_due,
                 deep_days=s.deep_days,
+                settled=settled,
             )
 
         deep_due = backfill_from is not None and (
@@ -398,12 +409,12 @@ class SyncEngine:
             # Ending it well counts as the deep read; if nothing is left unread, do that now.
             plan = replace(planned("unread" not in plan.reasons), deep=True)
         spec = WINDOWED_STREAMS[stream]
-        per_day = density((Window(start, end), rows) for start, end, rows in read)
+        per_day = density((Window(w.start, w.end), w.rows) for w in read)
         if per_day is None and plan.windows:
             per_day = self._probe_density(stream, plan.windows[0].start, plan.windows[-1].end)
         windows = request_windows(
             plan.windows,
-            {start: rows for start, _end, rows in read},
+            {w.start: w.rows for w in read},
             per_page=spec.per_page,
             per_day=per_day or 0.0,
         )

@@ -88,11 +88,13 @@ def plan_windows(
     full: bool,
     deep_due: bool,
     deep_days: int,
+    settled: Iterable[date] = (),
 ) -> StreamPlan:
     """The windows ``stream`` must read today.
 
     ``done`` holds the start dates of windows already read completely. ``since`` extends the
-    backfill backwards when it is earlier than what was read before.
+    backfill backwards when it is earlier than what was read before. ``settled`` holds the start
+    dates of lookback windows read recently enough to leave out of this run's lookback.
     """
     horizon = today + timedelta(days=future_days)
     start = since if backfill_from is None or full else min(since, backfill_from)
@@ -105,8 +107,10 @@ def plan_windows(
         for w in every:
             if w.start not in done_set:
                 chosen[w] = "unread"
+        skip = set(settled)
         for w in windows_between(today - timedelta(days=lookback_days), horizon, window_days):
-            chosen.setdefault(w, "lookback")
+            if w.start not in skip:
+                chosen.setdefault(w, "lookback")
         if deep_due:
             for w in windows_between(
                 max(start, today - timedelta(days=deep_days)), today, window_days

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from aiq.config import SyncSettings
 from aiq.errors import Interrupted
@@ -15,6 +16,7 @@ from aiq.reports.api import ReportRequest
 from aiq.reports.sync_health import coverage_note
 from aiq.sandbox.server import RunningSandbox
 from aiq.store.db import Store
+from aiq.store.models import SyncWindow, table_of
 from aiq.sync.engine import SyncEngine, SyncOptions
 from tests.sync.conftest import SINCE, SyncFn, make_client
 from tests.sync.truth import assert_matches_truth
@@ -113,3 +115,32 @@ def test_request_windows_follow_the_records_not_the_calendar(
             # One request a week would be over 200 for the windows alone.
             assert s.windows > 200
             assert s.requests <= fewest * 1.15 + 3, (s.stream, s.requests, fewest)
+
+
+def test_between_whole_lookbacks_a_run_rereads_only_recent_invoices(
+    store: Store, org_id: int, fresh_served: RunningSandbox, run_sync: SyncFn
+) -> None:
+    settings = SyncSettings(concurrency=4)
+    # today=None: the real clock, which decides when a window was last read.
+    assert run_sync(fresh_served, settings, today=None).status == "ok"
+    again = run_sync(fresh_served, settings, today=None)
+    invoices = next(s for s in again.streams if s.stream == "invoices")
+    assert again.status == "ok" and set(invoices.reasons) == {"lookback"}
+    assert invoices.windows <= settings.invoice_recent_days // 7 + 2
+
+    # A day later (the windows' read times moved back), the whole lookback is read again.
+    with store.begin() as conn:
+        conn.execute(
+            update(table_of(SyncWindow))
+            .where(table_of(SyncWindow).c.stream == "invoices")
+            .values(read_at=datetime(2020, 1, 1))
+        )
+    later = run_sync(fresh_served, settings, today=None)
+    invoices = next(s for s in later.streams if s.stream == "invoices")
+    assert later.status == "ok"
+    assert invoices.windows >= settings.invoice_lookback_days // 7
+    assert later.requests > again.requests * 2
+    # The engine's today is the furthest-ahead time zone's date; appointments run 90 days past it.
+    sb = fresh_served.sandbox
+    ahead = (datetime.now(UTC) + timedelta(hours=14)).date() - sb.now.date()
+    assert_matches_truth(store, sb, org_id, future_days=90 + ahead.days)
