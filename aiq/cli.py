@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "orgs": ("aiq.commands.orgs", "app"),
     "members": ("aiq.commands.members", "app"),
     "audit": ("aiq.commands.audit", "app"),
+    "privacy": ("aiq.commands.privacy", "app"),
 }
 
 
@@ -146,9 +147,86 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+GLOBAL_FLAGS = frozenset({"--debug", "--no-color"})
+GLOBAL_WITH_VALUE = frozenset({"--db", "--config"})
+"""The root's options that may also be typed after a command (`aiq sync --debug`)."""
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """``argv`` with the global options typed after a command moved before it.
+
+    `aiq sync --debug` and `aiq report revenue --db URL` mean what `aiq --debug sync` and `aiq
+    --db URL report revenue` mean. The walk follows the command tree as click would parse it: a
+    command's own options keep their values (`--note --debug` is a note reading "--debug"), a
+    command that defines an option of the same name keeps it, and nothing after ``--`` moves.
+    Both ``--db URL`` and ``--db=URL`` move. The root's options stay first, so when one is given
+    both before and after the command, the later one (after the command) wins, as in click.
+    """
+    if not any(a in GLOBAL_FLAGS or a.partition("=")[0] in GLOBAL_WITH_VALUE for a in argv):
+        return argv  # the usual case costs nothing: no command module is loaded here
+    level: Any = typer.main.get_command(app)
+    root = level
+    out: list[str] = []
+    hoisted: list[str] = []
+    insert_at: int | None = None
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out += argv[i:]
+            break
+        name, eq, _ = token.partition("=")
+        if level is not root and not _defines(level, name):
+            if token in GLOBAL_FLAGS:
+                hoisted.append(token)
+                i += 1
+                continue
+            if name in GLOBAL_WITH_VALUE and (eq or i + 1 < len(argv)):
+                width = 1 if eq else 2
+                hoisted += argv[i : i + width]
+                i += width
+                continue
+        if token.startswith("-") and token != "-":
+            width = 1 + _values_after(level, token)
+            out += argv[i : i + width]
+            i += width
+            continue
+        sub = level.get_command(None, token) if hasattr(level, "get_command") else None
+        if sub is not None:
+            if insert_at is None:
+                insert_at = len(out)
+            level = sub
+        out.append(token)  # a command name, or an argument of the command
+        i += 1
+    if insert_at is None:
+        return argv
+    return [*out[:insert_at], *hoisted, *out[insert_at:]]
+
+
+def _options(command: Any) -> list[Any]:
+    return [p for p in command.params if getattr(p, "param_type_name", "") == "option"]
+
+
+def _defines(command: Any, name: str) -> bool:
+    return any(name in (*p.opts, *p.secondary_opts) for p in _options(command))
+
+
+def _values_after(command: Any, token: str) -> int:
+    """How many of the following arguments ``token`` (one of ``command``'s options) takes."""
+    name = token.partition("=")[0] if token.startswith("--") else token[:2]
+    if "=" in token and token.startswith("--") or (not token.startswith("--") and len(token) > 2):
+        # `--opt=value`, or `-fjson` / `-qv`: the value, if any, is in the token itself.
+        return 0
+    for p in _options(command):
+        if name in (*p.opts, *p.secondary_opts):
+            return 0 if (p.is_flag or p.count) else max(1, int(p.nargs))
+    return 0  # an unknown option: click will say so
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code: the one place errors become messages and codes."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    argv = hoist_global_options(list(argv if argv is not None else sys.argv[1:]))
+    debug = "--debug" in argv
     try:
         # Without standalone mode, a command's `raise typer.Exit(n)` comes back as the result.
         result = app(args=argv, prog_name="aiq", standalone_mode=False)

@@ -176,3 +176,58 @@ def test_debug_shows_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     r = aiq(capsys, "--debug", "--db", "mysql://h/db", "db", "status")
     assert r.code == 2
     assert "Traceback" in r.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "wanted"),
+    [
+        (["sync", "--debug"], ["--debug", "sync"]),
+        (
+            ["report", "revenue", "--db", "sqlite:///x.db", "--month", "2026-01"],
+            ["--db", "sqlite:///x.db", "report", "revenue", "--month", "2026-01"],
+        ),
+        (
+            ["report", "revenue", "--db=sqlite:///x.db"],
+            ["--db=sqlite:///x.db", "report", "revenue"],
+        ),
+        (["report", "--no-color", "revenue"], ["--no-color", "report", "revenue"]),
+        (
+            ["sync", "--format=json", "--config", "c.toml"],
+            ["--config", "c.toml", "sync", "--format=json"],
+        ),
+        # The root's own options stay first, so the one typed after the command wins.
+        (["--db", "A", "sync", "--db", "B"], ["--db", "A", "--db", "B", "sync"]),
+        # An option's value that looks like a global option is the option's value.
+        (["sync", "--streams", "--debug"], ["sync", "--streams", "--debug"]),
+        (["sync", "-f", "--debug"], ["sync", "-f", "--debug"]),
+        (["sync", "-f", "json", "--debug"], ["--debug", "sync", "-f", "json"]),
+        # Nothing after `--` moves; nor a --db with no value left, nor an unknown command's.
+        (["sync", "--", "--debug"], ["sync", "--", "--debug"]),
+        (["sync", "--db"], ["sync", "--db"]),
+        (["bogus", "--debug"], ["bogus", "--debug"]),
+        (["--debug", "sync"], ["--debug", "sync"]),
+    ],
+)
+def test_global_options_typed_after_the_command_move_before_it(
+    argv: list[str], wanted: list[str]
+) -> None:
+    from aiq.cli import hoist_global_options
+
+    assert hoist_global_options(argv) == wanted
+
+
+def test_global_options_work_after_the_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "after.db"
+    r = aiq(capsys, "db", "upgrade", "--db", f"sqlite:///{db}")
+    assert r.code == 0, r.err
+    assert db.exists()
+    r = aiq(capsys, "db", "status", "--format", "json", f"--db=sqlite:///{db}", "--no-color")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["up_to_date"] is True
+    r = aiq(capsys, "db", "status", "--db", "mysql://h/db", "--debug")
+    assert r.code == 2 and "Traceback" in r.err
+    r = aiq(capsys, "sync", "--debug")  # what every failed-sync alert advises
+    assert r.code == 4 and "No such option" not in r.err
+    assert "nobody has signed in" in r.err
