@@ -213,8 +213,9 @@ def _defines(command: Any, name: str) -> bool:
 
 def _values_after(command: Any, token: str) -> int:
     """How many of the following arguments ``token`` (one of ``command``'s options) takes."""
-    name = token.partition("=")[0] if token.startswith("--") else token[:2]
-    if "=" in token and token.startswith("--") or (not token.startswith("--") and len(token) > 2):
+    long = token.startswith("--")
+    name = token.partition("=")[0] if long else token[:2]
+    if ("=" in token) if long else len(token) > 2:
         # `--opt=value`, or `-fjson` / `-qv`: the value, if any, is in the token itself.
         return 0
     for p in _options(command):
