@@ -207,13 +207,33 @@ APPOINTMENT_COLUMNS = (
     "online_booked",
     "online_booking_share",
     "completed_minutes",
-    "booked_hours",
+    "completed_hours",
 )
 
 
 def _appt(f: AppointmentFigures) -> dict[str, Any]:
     d = f.as_dict()
     return {k: d[k] for k in APPOINTMENT_COLUMNS}
+
+
+def _appointment_comparisons(r: AppointmentsReport) -> list[dict[str, Any]]:
+    from aiq.reports.appointments import COMPARED
+
+    out = []
+    for c in r.comparisons:
+        changes = {}
+        for k in COMPARED:
+            diff, rel = c.change_of(k, r.compared)
+            changes[k] = {"difference": diff, "change": rel}
+        out.append(
+            {
+                "name": c.name,
+                "period": c.period.as_dict(),
+                "summary": _appt(c.figures),
+                "changes": changes,
+            }
+        )
+    return out
 
 
 def appointments_document(r: AppointmentsReport) -> dict[str, Any]:
@@ -226,15 +246,49 @@ def appointments_document(r: AppointmentsReport) -> dict[str, Any]:
         freshness=_freshness(r.freshness),
         coverage=_coverage(r.coverage),
         summary=_appt(r.summary),
+        to_date=None
+        if r.to_date is None
+        else {"period": r.compared_period.as_dict(), "summary": _appt(r.to_date)},
+        comparisons=_appointment_comparisons(r),
         breakdown=None if r.by is None else {"by": r.by, "rows": appointments_rows(r).rows},
     )
 
 
+APPOINTMENT_FIGURE_COLUMNS = (
+    "figure",
+    "value",
+    "to_date",
+    "previous",
+    "previous_difference",
+    "previous_change",
+    "year_ago",
+    "year_ago_difference",
+    "year_ago_change",
+)
+
+
 def appointments_rows(r: AppointmentsReport) -> Rows:
+    """The breakdown's rows when there is one, else one row per figure with its comparisons."""
+    from aiq.reports.appointments import COMPARED
+
     if r.by is None:
-        return Rows(
-            [{"period": r.period.label, **_appt(r.summary)}], ["period", *APPOINTMENT_COLUMNS]
-        )
+        comps = {c.name: c for c in r.comparisons}
+        summary, to_date = _appt(r.summary), None if r.to_date is None else _appt(r.to_date)
+        rows = []
+        for k in APPOINTMENT_COLUMNS:
+            fig: dict[str, Any] = {"figure": k, "value": summary[k]}
+            fig["to_date"] = None if to_date is None else to_date[k]
+            for name in ("previous", "year_ago"):
+                c = comps.get(name)
+                compared = c is not None and k in COMPARED
+                diff, rel = (
+                    c.change_of(k, r.compared) if c is not None and compared else (None, None)
+                )
+                fig[name] = _appt(c.figures)[k] if c is not None and compared else None
+                fig[f"{name}_difference"] = diff
+                fig[f"{name}_change"] = rel
+            rows.append(fig)
+        return Rows(rows, APPOINTMENT_FIGURE_COLUMNS)
     rows = []
     for row in r.rows:
         key = row.key.isoformat() if hasattr(row.key, "isoformat") else row.key
@@ -256,8 +310,8 @@ PROVIDER_COLUMNS = (
     "completed",
     "no_show_rate",
     "cancellation_rate",
-    "booked_hours",
-    "sales_per_booked_hour_cents",
+    "completed_hours",
+    "sales_per_completed_hour_cents",
     "goal_sales_cents",
     "sales_attainment",
     "goal_completed",
@@ -282,8 +336,8 @@ def _provider(p: ProviderRow) -> dict[str, Any]:
         "completed": a.completed,
         "no_show_rate": a.no_show_rate,
         "cancellation_rate": a.cancellation_rate,
-        "booked_hours": a.booked_hours,
-        "sales_per_booked_hour_cents": p.sales_per_booked_hour_cents,
+        "completed_hours": a.completed_hours,
+        "sales_per_completed_hour_cents": p.sales_per_completed_hour_cents,
         "goal_sales_cents": p.goal_sales_cents,
         "sales_attainment": p.sales_attainment,
         "goal_completed": p.goal_completed,

@@ -322,7 +322,7 @@ def render_monthly_html(m: MonthlyReport) -> str:
                 count(p.appointments.completed),
                 pct(p.appointments.no_show_rate),
                 money(p.average_ticket_cents, cur, whole=True),
-                money(p.sales_per_booked_hour_cents, cur, whole=True),
+                money(p.sales_per_completed_hour_cents, cur, whole=True),
                 pct(p.sales_attainment, 0),
                 money(p.commission_cents, cur, whole=True),
             ]

@@ -295,30 +295,116 @@ def _appointment_cells(f: AppointmentFigures) -> dict[str, Any]:
     }
 
 
+def short_period(p: Period) -> str:
+    """``Oct 2026`` for a month, ``Oct 1–26 2026`` for days of one month, else the label."""
+    if p.month:
+        return f"{p.start:%b %Y}"
+    if (p.start.year, p.start.month) == (p.end.year, p.end.month):
+        days = str(p.start.day) if p.start == p.end else f"{p.start.day}–{p.end.day}"
+        return f"{p.start:%b} {days} {p.start.year}"
+    return p.label
+
+
+APPOINTMENT_ROWS: tuple[tuple[str, str, bool], ...] = (
+    # (figure, label, good when up); the owner's first figures first.
+    ("completed", "Completed", True),
+    ("completion_rate", "Completion rate", True),
+    ("cancellation_rate", "Cancellation rate", False),
+    ("no_show_rate", "No-show rate", False),
+    ("booked", "Booked", True),
+    ("canceled", "Canceled", False),
+    ("no_shows", "No-shows", False),
+    ("late_cancellations", "Late cancellations", False),
+    ("new_patients", "New patients", True),
+    ("online_booked", "Booked online", True),
+    ("completed_minutes", "Completed hours", True),
+    ("upcoming", "Upcoming", True),
+    ("unresolved", "Unresolved", False),
+)
+
+
+def appointment_value(f: AppointmentFigures, figure: str) -> str:
+    """One appointment figure as people read it."""
+    from aiq.reports.appointments import RATES
+
+    value = getattr(f, figure)
+    if figure in RATES:
+        return pct(value)
+    if figure == "completed_minutes":
+        return hours(value)
+    return count(value)
+
+
+def appointment_change(difference: float | None, change: float | None, figure: str) -> str:
+    """A change in points for a rate (``+2.1 pt``), else as a percentage of the earlier value."""
+    from aiq.reports.appointments import RATES
+
+    if figure in RATES:
+        return "–" if difference is None else f"{difference * 100:+.1f} pt"
+    return signed_pct(change)
+
+
+def _appointment_note(f: AppointmentFigures, figure: str) -> str:
+    return {
+        "completed": f"of {count(f.resolved)} resolved",
+        "completion_rate": "completed / resolved",
+        "cancellation_rate": "canceled / resolved",
+        "no_show_rate": "no-shows / resolved",
+        "booked": "all appointments, any status",
+        "late_cancellations": "canceled under 24 h before",
+        "new_patients": f"{pct(f.new_patient_share)} of completed",
+        "online_booked": f"{pct(f.online_booking_share)} of booked",
+        "completed_minutes": "length of completed appointments",
+        "upcoming": "booked, confirmed or checked in; still ahead",
+        "unresolved": "still open, but their time has passed",
+    }.get(figure, "")
+
+
 def _appointments_table(out: Console, r: AppointmentsReport) -> None:
+    from aiq.reports.appointments import COMPARED, RATES
+
     title = _title("Appointments", r.scope, r.period, r.today)
     if not r.has_data:
         out.print(Text(title, style="bold"))
         no_data(out, "appointments", r.scope, r.period)
         return
-    f = r.summary
-    figures = [
-        ("Booked", count(f.booked), "all appointments, any status"),
-        ("Completed", count(f.completed), pct(f.completion_rate) + " of resolved"),
-        ("Canceled", count(f.canceled), pct(f.cancellation_rate) + " of resolved"),
-        ("No-shows", count(f.no_shows), pct(f.no_show_rate) + " of resolved"),
-        ("Late cancellations", count(f.late_cancellations), "canceled under 24 h before"),
-        ("Upcoming", count(f.upcoming), "booked, confirmed or checked in; still ahead"),
-        ("Unresolved", count(f.unresolved), "still open, but their time has passed"),
-        ("New patients", pct(f.new_patient_share), f"{count(f.new_patients)} of completed"),
-        ("Booked online", pct(f.online_booking_share), f"{count(f.online_booked)} of booked"),
-        ("Booked hours", hours(f.completed_minutes), "of completed appointments"),
-    ]
+    f, cur = r.summary, r.compared
+    comps = {c.name: c for c in r.comparisons}
+    prev, ago = comps.get("previous"), comps.get("year_ago")
+    cols = [Col("figure", "Figure"), Col("value", _period_name(r.period), numeric=True)]
+    if r.to_date is not None:
+        cols.append(Col("to_date", f"to {r.today:%b} {r.today.day}", numeric=True, drop=3))
+    for key, c, drops in (("prev", prev, (4, 1)), ("ago", ago, (5, 2))):
+        if c is not None:
+            name = short_period(c.period)
+            cols.append(Col(key, name, numeric=True, drop=drops[0]))
+            cols.append(Col(f"{key}_change", f"vs {name}", numeric=True, drop=drops[1]))
+    cols.append(Col("note", "", drop=6))
+    rows = []
+    for figure, label, good in APPOINTMENT_ROWS:
+        line: dict[str, Any] = {
+            "figure": label,
+            "value": appointment_value(f, figure),
+            "note": Text(_appointment_note(f, figure), style="dim"),
+        }
+        if r.to_date is not None and figure in COMPARED:
+            line["to_date"] = appointment_value(r.to_date, figure)
+        for key, c in (("prev", prev), ("ago", ago)):
+            if c is None or figure not in COMPARED:
+                continue
+            diff, rel = c.change_of(figure, cur)
+            line[key] = appointment_value(c.figures, figure)
+            shown = diff if figure in RATES else rel
+            line[f"{key}_change"] = change_text(
+                appointment_change(diff, rel, figure), shown, good_when_up=good
+            )
+        rows.append(line)
     fitted_table(
         out,
-        [Col("figure", "Figure"), Col("value", "Value", numeric=True), Col("note", "", drop=1)],
-        [{"figure": a, "value": b, "note": Text(c, style="dim")} for a, b, c in figures],
+        cols,
+        rows,
         title=title,
+        styles=["bold" if i < 4 else None for i in range(len(rows))],
     )
     if r.by is None:
         return
@@ -392,7 +478,7 @@ def _providers_table(out: Console, r: ProvidersReport) -> None:
                 "no_show": pct(a.no_show_rate),
                 "cancel": pct(a.cancellation_rate),
                 "ticket": money(p.average_ticket_cents, cur, whole=True),
-                "per_hour": money(p.sales_per_booked_hour_cents, cur, whole=True),
+                "per_hour": money(p.sales_per_completed_hour_cents, cur, whole=True),
                 "goal_sales": pct(p.sales_attainment, 0),
                 "goal_done": pct(p.completed_attainment, 0),
                 "commission": money(p.commission_cents, cur, whole=True),

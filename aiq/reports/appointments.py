@@ -1,4 +1,5 @@
-"""`aiq report appointments`: counts by status, rates, and their breakdowns (docs/reports.md).
+"""`aiq report appointments`: counts by status, rates, their comparisons with the previous period
+and a year earlier, and their breakdowns (docs/reports.md).
 
 Counts come from ``rollup_appointments_daily`` (out-of-office entries are already left out);
 only the split of still-open appointments into *upcoming* (start in the future) and *unresolved*
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from aiq.reports.sales import change
 from aiq.reports.sync_health import Coverage, Freshness, data_coverage, data_freshness
 from aiq.store.reader import as_date, in_list
 from aiq.store.statuses import PENDING_STATUSES
@@ -69,7 +71,8 @@ class AppointmentFigures:
         return ratio(self.online_booked, self.booked)
 
     @property
-    def booked_hours(self) -> float:
+    def completed_hours(self) -> float:
+        """The length of completed appointments, in hours (not of every booking)."""
         return self.completed_minutes / 60
 
     def add(self, other: AppointmentFigures) -> None:
@@ -85,10 +88,62 @@ class AppointmentFigures:
             "no_show_rate",
             "new_patient_share",
             "online_booking_share",
-            "booked_hours",
+            "completed_hours",
         ):
             d[name] = getattr(self, name)
         return d
+
+
+RATES = frozenset(
+    {
+        "completion_rate",
+        "cancellation_rate",
+        "no_show_rate",
+        "new_patient_share",
+        "online_booking_share",
+    }
+)
+"""The figures that are fractions: their change is read as a difference in percentage points."""
+
+COMPARED = (
+    "completed",
+    "completion_rate",
+    "cancellation_rate",
+    "no_show_rate",
+    "booked",
+    "canceled",
+    "no_shows",
+    "late_cancellations",
+    "new_patients",
+    "new_patient_share",
+    "online_booked",
+    "online_booking_share",
+    "completed_minutes",
+)
+"""The figures compared with earlier periods, the owner's first figures first. Upcoming and
+unresolved are not: they depend on the hour the report is made, not on the period."""
+
+
+@dataclass
+class AppointmentComparison:
+    """The same figures over another period (the previous one, or a year earlier)."""
+
+    name: str  # "previous" | "year_ago"
+    period: Period
+    figures: AppointmentFigures
+
+    def change_of(
+        self, figure: str, current: AppointmentFigures
+    ) -> tuple[int | float | None, float | None]:
+        """(difference, change as a fraction) of ``figure`` against this period.
+
+        For a rate the difference is in points (0.02 is 2 points); either is None when a side
+        has nothing to divide by.
+        """
+        now, then = getattr(current, figure), getattr(self.figures, figure)
+        if now is None or then is None:
+            return None, None
+        return now - then, change(now, then)
 
 
 @dataclass
@@ -114,10 +169,23 @@ class AppointmentsReport:
     """Which dates of the period the sync has read (None: not looked at)."""
     by: str | None = None
     rows: list[AppointmentRow] = field(default_factory=list)
+    comparisons: list[AppointmentComparison] = field(default_factory=list)
+    to_date: AppointmentFigures | None = None
+    """The figures up to today when the period runs past it (None otherwise): what the
+    comparisons compare, since the earlier periods have no bookings ahead of them."""
 
     @property
     def has_data(self) -> bool:
         return self.summary.booked > 0
+
+    @property
+    def compared(self) -> AppointmentFigures:
+        """The figures the comparisons are made against: to date, or the whole period."""
+        return self.to_date if self.to_date is not None else self.summary
+
+    @property
+    def compared_period(self) -> Period:
+        return self.period.to_date(self.today)
 
 
 def _norm(key: str | None, value: Any) -> Any:
@@ -212,6 +280,14 @@ def appointments_report(
         coverage=data_coverage(db, scope.org_id, period.start, period.end, today),
         by=by,
     )
+    current = period.to_date(today)
+    if current != period:
+        report.to_date = appointment_figures(db, scope, current, as_of).get(
+            None, AppointmentFigures()
+        )
+    for name, other in (("previous", current.previous()), ("year_ago", current.year_ago())):
+        figures = appointment_figures(db, scope, other, as_of).get(None, AppointmentFigures())
+        report.comparisons.append(AppointmentComparison(name, other, figures))
     if by is None:
         return report
     groups = appointment_figures(db, scope, period, as_of, by)

@@ -5,7 +5,7 @@ Definitions (docs/reports.md), per staff member with ``is_provider``:
 - sales: item value minus item discount of the items that are theirs (``employee_id``) on
   counted invoices; tips: the tips of invoices that are theirs;
 - average ticket: their sales / the counted invoices holding one of their items;
-- sales per booked hour: sales / hours of their completed appointments;
+- sales per completed hour: sales / hours of their completed appointments;
 - goal attainment: sales and completed appointments against their monthly goals, pro-rated by
   the days of each month the period covers (up to today, for a period still running);
 - estimated commission: sales of their ``service`` items * their commission rate.
@@ -43,7 +43,7 @@ class ProviderRow:
     invoices: int
     average_ticket_cents: int | None
     appointments: AppointmentFigures
-    sales_per_booked_hour_cents: int | None
+    sales_per_completed_hour_cents: int | None
     goal_sales_cents: int | None
     sales_attainment: float | None
     goal_completed: float | None
@@ -170,7 +170,7 @@ def providers_report(
                 invoices=n,
                 average_ticket_cents=divide_round(s, n) if n else None,
                 appointments=f,
-                sales_per_booked_hour_cents=(
+                sales_per_completed_hour_cents=(
                     divide_round(s * 60, f.completed_minutes) if f.completed_minutes else None
                 ),
                 goal_sales_cents=goal_sales,

@@ -28,7 +28,40 @@ def test_appointment_figures(hand_store: Store) -> None:
     assert f.late_cancellations == 1  # A3, 19 h ahead; A4 was 72 h ahead
     assert f.new_patient_share == pytest.approx(2 / 4)  # A1, A9 of the 4 completed
     assert f.online_booking_share == pytest.approx(3 / 9)  # A1, A3, A9
-    assert f.completed_minutes == 60 + 60 + 90 + 30 and f.booked_hours == 4
+    assert f.completed_minutes == 60 + 60 + 90 + 30 and f.completed_hours == 4
+
+
+def test_appointments_compare_with_last_month_and_last_year(hand_store: Store) -> None:
+    r = api.appointments(hand_store, request_for(month="2026-10"))
+    assert r.to_date is None  # October has ended: the whole month is compared
+    prev, ago = r.comparisons
+    assert (prev.name, prev.period) == (
+        "previous",
+        Period(date(2026, 9, 1), date(2026, 9, 30), True),
+    )
+    assert (ago.name, ago.period) == (
+        "year_ago",
+        Period(date(2025, 10, 1), date(2025, 10, 31), True),
+    )
+    # A21-A23: three completed hours in September; nothing in October 2025.
+    f = prev.figures
+    assert (f.booked, f.completed, f.canceled, f.no_shows, f.completed_minutes) == (3, 3, 0, 0, 180)
+    assert prev.change_of("completed", r.summary) == (1, pytest.approx(1 / 3))
+    assert prev.change_of("booked", r.summary) == (6, pytest.approx(2))
+    diff, rel = prev.change_of("completion_rate", r.summary)  # 4/7 against 3/3: in points
+    assert diff == pytest.approx(4 / 7 - 1) and rel == pytest.approx(4 / 7 - 1)
+    assert prev.change_of("no_show_rate", r.summary)[0] == pytest.approx(1 / 7)
+    assert ago.figures.booked == 0 and ago.change_of("booked", r.summary) == (9, None)
+    assert ago.change_of("no_show_rate", r.summary) == (None, None)  # nothing resolved then
+
+    # A month still running compares its days to date with the same days before.
+    r = api.appointments(hand_store, request_for(month="2026-10", today=date(2026, 10, 20)))
+    assert r.compared_period == Period(date(2026, 10, 1), date(2026, 10, 20))
+    assert r.comparisons[0].period == Period(date(2026, 9, 1), date(2026, 9, 20))
+    assert r.comparisons[1].period == Period(date(2025, 10, 1), date(2025, 10, 20))
+    assert r.to_date is not None and r.compared is r.to_date
+    assert (r.summary.booked, r.to_date.booked) == (9, 7)  # A7 (10-28), A10 (10-31) are later
+    assert r.to_date.completed_minutes == 60 + 60 + 90
 
 
 def test_upcoming_depends_on_the_hour(hand_store: Store) -> None:
@@ -80,13 +113,13 @@ def test_provider_figures(hand_store: Store) -> None:
     a = mia.appointments
     assert (a.booked, a.completed, a.canceled, a.no_shows) == (7, 2, 2, 1)
     assert (a.no_show_rate, a.cancellation_rate) == (pytest.approx(0.2), pytest.approx(0.4))
-    assert mia.sales_per_booked_hour_cents == 61200  # 122400 over 2 hours
+    assert mia.sales_per_completed_hour_cents == 61200  # 122400 over 2 hours
     assert mia.goal_sales_cents == 1_000_000 and mia.sales_attainment == pytest.approx(0.1224)
     assert mia.goal_completed == 20 and mia.completed_attainment == pytest.approx(0.1)
     assert mia.commission_cents == 44960  # 40 % of 112400
     # Noah: 24000 + 20000 + 9900; invoices I4 I6b I8; 2 hours; no goals; 30 % of 20000.
     assert (noah.sales_cents, noah.invoices, noah.average_ticket_cents) == (53900, 3, 17967)
-    assert noah.sales_per_booked_hour_cents == 26950
+    assert noah.sales_per_completed_hour_cents == 26950
     assert noah.goal_sales_cents is None and noah.sales_attainment is None
     assert noah.commission_cents == 6000
 

@@ -58,6 +58,61 @@ def test_revenue_json_csv_ndjson(capsys: pytest.CaptureFixture[str], hand_url: s
     assert {d["figure"]: d["cents"] for d in lines}["total_sales"] == 323318
 
 
+def test_appointments_show_rates_and_comparisons_first(
+    capsys: pytest.CaptureFixture[str], hand_url: str
+) -> None:
+    r = report(capsys, hand_url, "appointments", "--month", "2026-10")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    names = ["Completed ", "Completion rate", "Cancellation rate", "No-show rate", "Booked "]
+    at = [next(i for i, line in enumerate(lines) if name in line) for name in names]
+    assert at == sorted(at)  # the owner's first figures, in this order, before the counts
+    assert "57.1%" in lines[at[1]] and "28.6%" in lines[at[2]] and "14.3%" in lines[at[3]]
+    assert "Sep 2026" in r.out and "Oct 2025" in r.out
+    assert "-42.9 pt" in lines[at[1]]  # 4/7 completed against 3/3 in September
+    assert "+33.3%" in lines[at[0]]
+    assert "Completed hours" in r.out and "Booked hours" not in r.out
+
+    doc = json.loads(report(capsys, hand_url, "appointments", "-m", "2026-10", "-f", "json").out)
+    assert doc["summary"]["completed_hours"] == 4 and "booked_hours" not in doc["summary"]
+    assert doc["to_date"] is None
+    prev, ago = doc["comparisons"]
+    assert (prev["name"], prev["period"]["label"], ago["period"]["label"]) == (
+        "previous",
+        "2026-09",
+        "2025-10",
+    )
+    assert prev["summary"]["completed"] == 3
+    assert prev["changes"]["completed"] == {"difference": 1, "change": pytest.approx(1 / 3)}
+    assert prev["changes"]["no_show_rate"]["difference"] == pytest.approx(1 / 7)
+
+    r = report(capsys, hand_url, "appointments", "-m", "2026-10", "-f", "csv")
+    rows = {row["figure"]: row for row in csv.DictReader(io.StringIO(r.out))}
+    assert rows["completed"]["value"] == "4" and rows["completed"]["previous"] == "3"
+    assert float(rows["cancellation_rate"]["previous_difference"]) == pytest.approx(2 / 7)
+    assert rows["upcoming"]["previous"] == ""  # not compared: it depends on the hour
+
+    doc = json.loads(
+        aiq(
+            capsys,
+            "--db",
+            hand_url,
+            "report",
+            "appointments",
+            "-f",
+            "json",
+            "--today",
+            "2026-10-20",
+        ).out
+    )
+    assert doc["to_date"]["period"] == {
+        "start": "2026-10-01",
+        "end": "2026-10-20",
+        "label": "2026-10-01..2026-10-20",
+    }
+    assert doc["comparisons"][0]["period"]["label"] == "2026-09-01..2026-09-20"
+
+
 def test_every_report_runs_in_every_format(
     capsys: pytest.CaptureFixture[str], hand_url: str
 ) -> None:
