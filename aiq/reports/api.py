@@ -151,7 +151,9 @@ def sync(source: ReadSource, req: ReportRequest, *, runs: int = 10) -> SyncHealt
     from aiq.reports.sync_health import sync_health
 
     with source.reader() as db:
-        return sync_health(db, req.scope(db), req.now, req.interval_minutes, runs=runs)
+        health = sync_health(db, req.scope(db), req.now, req.interval_minutes, runs=runs)
+    record_interrupted(source, health)
+    return health
 
 
 def monthly(source: ReadSource, req: ReportRequest) -> MonthlyReport:
@@ -160,7 +162,7 @@ def monthly(source: ReadSource, req: ReportRequest) -> MonthlyReport:
 
     period = req.period() if req.month or req.date_from or req.date_to else last_full_month(req.day)
     with source.reader() as db:
-        return monthly_report(
+        report = monthly_report(
             db,
             req.scope(db),
             period,
@@ -169,3 +171,33 @@ def monthly(source: ReadSource, req: ReportRequest) -> MonthlyReport:
             now=req.now,
             interval_minutes=req.interval_minutes,
         )
+    record_interrupted(source, report.sync)
+    return report
+
+
+def record_interrupted(source: ReadSource, health: SyncHealth) -> None:
+    """Write down the runs a report found interrupted (their process is gone), so the run log
+    says so too. Reports read in a read-only snapshot, so this takes a store of its own, only
+    when there is something to write. A role that may not write the run log (a MEMBER) leaves
+    it to the next sync: the report shows them interrupted all the same."""
+    if not health.interrupted:
+        return
+    import logging
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aiq.errors import AiqError
+    from aiq.store.db import Store, open_store
+    from aiq.store.reader import UrlSource
+    from aiq.store.runlog import settle_interrupted
+
+    store = open_store(source.url) if isinstance(source, UrlSource) else source
+    if not isinstance(store, Store):
+        return
+    try:
+        settle_interrupted(store, health.org_id, health.interrupted)
+    except (AiqError, SQLAlchemyError) as exc:
+        logging.getLogger(__name__).debug("the interrupted runs were not recorded: %s", exc)
+    finally:
+        if store is not source:
+            store.dispose()

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiq.store.reader import as_date, as_datetime, in_list
+from aiq.store.statuses import RUN_INTERRUPTED, RUN_INTERRUPTED_ERROR
 
 if TYPE_CHECKING:
     from aiq.reports.scope import Scope
@@ -279,6 +280,9 @@ class SyncHealth:
     streams: list[StreamHealth] = field(default_factory=list)
     runs: list[RunSummary] = field(default_factory=list)
     backfill: list[Backfill] = field(default_factory=list)
+    interrupted: list[int] = field(default_factory=list)
+    """Runs the log still showed as running whose process is gone (nobody held the org's sync
+    lock): shown as interrupted here, and written down so by the caller when it may write."""
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -376,6 +380,12 @@ def sync_health(
             ),
         )
     ]
+    gone = _interrupted_runs(db, scope.org_id)
+    for run in run_rows:
+        if run.id in gone:
+            run.status, run.error = RUN_INTERRUPTED, RUN_INTERRUPTED_ERROR
+            run.ended_at = _last_sign_of_life(db, scope.org_id, run.started_at)
+            run.duration_seconds = _seconds(run.started_at, run.ended_at)
     return SyncHealth(
         org_id=scope.org_id,
         org_name=scope.org_name,
@@ -385,7 +395,37 @@ def sync_health(
         streams=streams,
         runs=run_rows,
         backfill=backfill_progress(db, scope.org_id, now.date()),
+        interrupted=gone,
     )
+
+
+def _interrupted_runs(db: Reader, org_id: int) -> list[int]:
+    """The org's runs shown as running while nobody holds its sync lock: their process is gone.
+
+    The runs are read first, the lock looked at after: a run still going holds the lock then."""
+    from aiq.store.locks import reader_sees_sync
+
+    running = [
+        int(i)
+        for (i,) in db.rows(
+            "select id from sync_run where org_id = :org and status = 'running' order by id",
+            org=org_id,
+        )
+    ]
+    if not running or reader_sees_sync(db, org_id):
+        return []
+    return running
+
+
+def _last_sign_of_life(db: Reader, org_id: int, started_at: datetime) -> datetime:
+    """When an interrupted run was last seen working: its last finished window, else its start
+    (how ``aiq.store.runlog.mark_interrupted`` dates its end)."""
+    (last,) = db.one(
+        "select max(read_at) from sync_window where org_id = :org and read_at >= :start",
+        org=org_id,
+        start=started_at,
+    )
+    return as_datetime(last) or started_at
 
 
 def age_text(seconds: float | None) -> str:

@@ -3,6 +3,12 @@
 SQLite (one machine): an exclusive ``flock`` on a file beside the database, holding the holder's
 pid, host and start time. Postgres (many hosts): a session-level ``pg_try_advisory_lock`` on a
 dedicated connection, so the lock holds across hosts and goes away if the holder dies.
+
+The lock also tells whether a sync is under way: a run the log shows ``running`` while nobody
+holds its org's lock belongs to a process that is gone (killed, or the database was restored from
+a backup taken mid-sync). :func:`sync_in_progress` asks through a store, :func:`reader_sees_sync`
+through a report's reader; neither takes the lock from anyone. This module imports no SQLAlchemy
+at load time, so the report read path can use it.
 """
 
 from __future__ import annotations
@@ -15,12 +21,111 @@ import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import text
+from typing import TYPE_CHECKING, Any
 
 from aiq.errors import Locked
-from aiq.store.db import Store
+
+if TYPE_CHECKING:
+    from aiq.store.db import Store
+    from aiq.store.reader import Reader
+
+
+def lock_class(schema: str) -> int:
+    """The first key of the orgs' advisory locks in ``schema``.
+
+    Advisory locks are per database, not per schema: the schema is folded into the key so two aiq
+    stores in one database (schemas) do not block each other's syncs.
+    """
+    digest = hashlib.blake2b(f"aiq-sync:{schema}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+def lock_file(database: str | Path, org_id: int) -> Path:
+    """The lock file of ``org_id`` beside the SQLite database file ``database``."""
+    db = Path(database)
+    return db.with_name(db.name + f".sync-{org_id}.lock")
+
+
+ADVISORY_HELD_SQL = (
+    "select count(*) from pg_catalog.pg_locks where locktype = 'advisory' and granted"
+    " and database = (select oid from pg_catalog.pg_database where datname = current_database())"
+    " and classid = cast(cast(:c as bigint) as oid) and objid = cast(cast(:o as bigint) as oid)"
+    " and objsubid = 2"
+)
+"""How many sessions hold an org's advisory lock (``:c`` its class, ``:o`` the org id)."""
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
+def file_lock_held(path: Path) -> bool:
+    """Whether a process holds the SQLite sync lock file ``path``.
+
+    A released lock leaves the file empty, and a lock whose holder was killed names a process of
+    this host that is gone: both are free, told without touching the lock, so a sync starting at
+    that very moment is never refused. Only when the file names a live process (its holder, or a
+    new process that got a dead holder's pid) is the lock itself tried, shared and at once
+    released.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        raw = os.pread(fd, 4096, 0)
+        if not raw.strip():
+            return False
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            info = {}
+        pid = info.get("pid") if isinstance(info, dict) else None
+        if (
+            isinstance(pid, int)
+            and info.get("host") == socket.gethostname()
+            and (pid <= 0 or _pid_gone(pid))
+        ):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def sync_in_progress(store: Store, org_id: int) -> bool:
+    """Whether some process holds ``org_id``'s sync lock (in this process too)."""
+    from sqlalchemy import text
+
+    if store.dialect == "sqlite":
+        db = store.engine.url.database
+        return bool(db) and file_lock_held(lock_file(str(db), org_id))
+    with store.connect() as conn:
+        schema = conn.execute(text("select current_schema()")).scalar_one() or "public"
+        n = conn.execute(text(ADVISORY_HELD_SQL), {"c": lock_class(schema), "o": org_id})
+        return bool(n.scalar_one())
+
+
+def reader_sees_sync(db: Reader, org_id: int) -> bool:
+    """:func:`sync_in_progress` through a report's reader (its snapshot does not matter: the
+    lock is looked at as it is now)."""
+    if db.dialect == "sqlite":
+        rows = db.rows("select file from pragma_database_list where name = 'main'")
+        path = str(rows[0][0]) if rows and rows[0][0] else ""
+        return bool(path) and file_lock_held(lock_file(path, org_id))
+    (schema,) = db.one("select current_schema()")
+    (n,) = db.one(ADVISORY_HELD_SQL, c=lock_class(str(schema or "public")), o=org_id)
+    return bool(n)
 
 
 def _holder() -> dict[str, Any]:
@@ -71,7 +176,7 @@ class SyncLock:
     def _lock_path(self) -> Path:
         db = self.store.engine.url.database
         assert db is not None
-        return Path(db).with_name(Path(db).name + f".sync-{self.org_id}.lock")
+        return lock_file(db, self.org_id)
 
     def _try_file(self) -> str | None:
         path = self._lock_path()
@@ -92,13 +197,13 @@ class SyncLock:
         return None
 
     def _lock_class(self, conn: Any) -> int:
-        # Advisory locks are per database, not per schema: fold the schema into the key so two
-        # aiq stores in one database (schemas) do not block each other's syncs.
-        schema = conn.execute(text("select current_schema()")).scalar_one() or "public"
-        digest = hashlib.blake2b(f"aiq-sync:{schema}".encode(), digest_size=4).digest()
-        return int.from_bytes(digest, "big") & 0x7FFFFFFF
+        from sqlalchemy import text
+
+        return lock_class(conn.execute(text("select current_schema()")).scalar_one() or "public")
 
     def _try_advisory(self) -> str | None:
+        from sqlalchemy import text
+
         conn = self.store.engine.connect()
         try:
             self._class = self._lock_class(conn)
@@ -141,6 +246,8 @@ class SyncLock:
             os.close(self._fd)
             self._fd = None
         if self._conn is not None:
+            from sqlalchemy import text
+
             try:
                 self._conn.execute(
                     text("select pg_advisory_unlock(:c, :o)"), {"c": self._class, "o": self.org_id}

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from aiq.clock import utcnow
 from aiq.store import bulk
 from aiq.store.db import Store
 from aiq.store.models import Clinic, SyncRun, SyncRunStream, SyncStreamState, SyncWindow, table_of
+from aiq.store.statuses import RUN_INTERRUPTED, RUN_INTERRUPTED_ERROR
 
 run_table = table_of(SyncRun)
 run_stream_table = table_of(SyncRunStream)
@@ -27,8 +28,10 @@ clinic_table = table_of(Clinic)
 
 
 def start_run(store: Store, org_id: int, started_at: datetime, mode: str) -> int:
-    """Record a run as running; its id."""
+    """Record a run as running; its id. The caller holds the org's sync lock, so any earlier run
+    still ``running`` belongs to a process that is gone: it is marked interrupted first."""
     with store.begin() as conn:
+        mark_interrupted(conn, org_id)
         result = conn.execute(
             run_table.insert().values(
                 org_id=org_id, started_at=started_at, status="running", mode=mode
@@ -163,3 +166,62 @@ def clinic_zones(store: Store, org_id: int) -> dict[int, str]:
     with store.connect() as conn:
         rows = conn.execute(select(c.c.id, c.c.timezone).where(c.c.org_id == org_id)).all()
     return {int(cid): str(tz) for cid, tz in rows}
+
+
+def running_runs(conn: Connection, org_id: int) -> list[int]:
+    """The ids of the org's runs the log shows as running."""
+    r = run_table
+    return [
+        int(i)
+        for (i,) in conn.execute(
+            select(r.c.id).where(r.c.org_id == org_id, r.c.status == "running")
+        )
+    ]
+
+
+def mark_interrupted(conn: Connection, org_id: int, run_ids: Iterable[int] | None = None) -> int:
+    """Mark the org's runs still ``running`` (all, or those of ``run_ids``) as interrupted; how
+    many were. Only for runs whose process is gone: the caller holds the org's sync lock, or saw
+    it free after reading ``run_ids``.
+
+    A run's end is its last sign of life, the last window it finished (else its start), so its
+    duration is not stretched to the moment it was found.
+    """
+    r, w = run_table, window_table
+    query = update(r).where(r.c.org_id == org_id, r.c.status == "running")
+    if run_ids is not None:
+        ids = sorted(set(run_ids))
+        if not ids:
+            return 0
+        query = query.where(r.c.id.in_(ids))
+    last_window = (
+        select(func.max(w.c.read_at))
+        .where(w.c.org_id == org_id, w.c.read_at >= r.c.started_at)
+        .scalar_subquery()
+    )
+    done = conn.execute(
+        query.values(
+            status=RUN_INTERRUPTED,
+            ended_at=func.coalesce(last_window, r.c.started_at),
+            error=RUN_INTERRUPTED_ERROR,
+        )
+    )
+    return int(done.rowcount or 0)
+
+
+def settle_interrupted(store: Store, org_id: int, run_ids: Iterable[int] | None = None) -> int:
+    """What a report or ``aiq status`` does before showing the run log: the org's runs shown as
+    running (or those of ``run_ids``, read before) are marked interrupted when nobody holds the
+    org's sync lock; a run under way in another process is left alone. How many were marked."""
+    from aiq.store.locks import sync_in_progress
+
+    with store.connect() as conn:
+        found = running_runs(conn, org_id)
+    if run_ids is not None:
+        found = sorted(set(found) & set(run_ids))
+    # The ids are read before the lock is looked at: a run started after the look is not among
+    # them, and a run among them that is still going holds the lock.
+    if not found or sync_in_progress(store, org_id):
+        return 0
+    with store.begin() as conn:
+        return mark_interrupted(conn, org_id, found)

@@ -7,6 +7,7 @@ password never.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from aiq.errors import AuthRequired, CredentialsCorrupt, MasterKeyMissing
+from aiq.errors import AiqError, AuthRequired, CredentialsCorrupt, MasterKeyMissing
 from aiq.store.orgs import OrgRef, list_orgs, resolve_org
 from aiq.vault.credentials import Vault, ar_login_table, credential_table, vault_key_table
 from aiq.vault.keys import EnvKeySource
@@ -104,8 +105,17 @@ def _key_info(vault: Vault) -> KeyInfo:
 
 
 def _last_sync(store: Store, org_id: int) -> LastSync | None:
-    from aiq.store.models import SyncRun, table_of
+    """The newest run; one shown as running whose process is gone (nobody holds the org's sync
+    lock) is marked interrupted first, or only shown so to a role that may not write the log."""
+    from sqlalchemy.exc import SQLAlchemyError
 
+    from aiq.store.locks import sync_in_progress
+    from aiq.store.models import SyncRun, table_of
+    from aiq.store.runlog import settle_interrupted
+    from aiq.store.statuses import RUN_INTERRUPTED
+
+    with contextlib.suppress(AiqError, SQLAlchemyError):
+        settle_interrupted(store, org_id)
     table = table_of(SyncRun)
     with store.connect() as conn:
         row = conn.execute(
@@ -114,7 +124,12 @@ def _last_sync(store: Store, org_id: int) -> LastSync | None:
             .order_by(table.c.started_at.desc(), table.c.id.desc())
             .limit(1)
         ).first()
-    return None if row is None else LastSync(row.started_at, row.ended_at, str(row.status))
+    if row is None:
+        return None
+    status = str(row.status)
+    if status == "running" and not sync_in_progress(store, org_id):
+        status = RUN_INTERRUPTED
+    return LastSync(row.started_at, row.ended_at, status)
 
 
 def _org_status(store: Store, vault: Vault, org: OrgRef, key: KeyInfo) -> OrgStatus:
