@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,8 +42,10 @@ def start(
             hint="aiq daemon status shows it; aiq daemon stop stops it",
         )
     log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    args = [sys.executable, "-m", "aiq", "daemon", "run", "--pidfile", str(pidfile)]
-    args += ["--log-file", str(log_file), *run_args]
+    from aiq.daemon.service import aiq_argv, child_env
+
+    args = aiq_argv("daemon", "run", "--pidfile", str(pidfile), "--log-file", str(log_file))
+    args += run_args
     with open(os.devnull, "rb") as null_in, open(os.devnull, "wb") as null_out:
         proc = subprocess.Popen(
             args,
@@ -53,7 +54,7 @@ def start(
             stderr=null_out,
             start_new_session=True,
             close_fds=True,
-            env=env,
+            env=child_env(os.environ if env is None else env),
             cwd="/",
         )
     deadline = time.monotonic() + timeout

@@ -283,16 +283,18 @@ class Daemon:
 
     def _call_worker(self, request: dict[str, Any]) -> dict[str, Any] | None:
         """Run one `aiq daemon worker` with ``request``; its result, or None when it failed."""
-        env = dict(os.environ)
+        from aiq.daemon.service import aiq_argv, child_env
+
+        # The installed aiq, whatever the working directory holds (see aiq_argv).
+        env = child_env(os.environ)
         if self.options.db_url:
             env["AIQ_DATABASE_URL"] = self.options.db_url
         if self.options.config_path:
             env["AIQ_CONFIG"] = str(self.options.config_path)
-        args = [sys.executable, "-m", "aiq", "daemon", "worker"]
+        debug = ["--debug"] if self.settings is not None and self.settings.debug else []
+        args = aiq_argv(*debug, "daemon", "worker")
         if self.options.log_file is not None:
             args += ["--log-file", str(self.options.log_file)]
-        if self.settings is not None and self.settings.debug:
-            args.insert(3, "--debug")
         try:
             child = subprocess.Popen(
                 args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None

@@ -11,8 +11,10 @@ run exit 5 quietly) followed by `aiq alerts check --quiet`.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +31,35 @@ class ServiceFile:
     text: str
 
 
+def aiq_argv(*args: str) -> list[str]:
+    """The command line that starts this aiq with ``args``: the interpreter that runs it now,
+    with ``-P -m aiq``.
+
+    Plain ``python -m aiq`` puts the working directory first on ``sys.path``, so started from a
+    directory that holds an ``aiq/`` folder (a checkout, an unpacked release) it imports that
+    folder instead of the installed aiq. ``-P`` (Python 3.11's "safe path") leaves the working
+    directory out and nothing else; unlike ``-I`` it keeps the user site-packages and
+    ``PYTHONPATH``, where ``pip install --user`` and some deployments put aiq. Run the child with
+    :func:`child_env`, which drops the entries of ``PYTHONPATH`` that name the working directory.
+    """
+    return [sys.executable, "-P", "-m", "aiq", *args]
+
+
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` for a child started with :func:`aiq_argv`: ``PYTHONPATH`` keeps its absolute
+    entries only (an empty or relative one means the working directory)."""
+    out = dict(env)
+    path = out.pop("PYTHONPATH", None)
+    if path:
+        kept = [p for p in path.split(os.pathsep) if p and os.path.isabs(p)]
+        if kept:
+            out["PYTHONPATH"] = os.pathsep.join(kept)
+    return out
+
+
 def aiq_command() -> str:
-    """How a service should start this aiq: the interpreter that runs it now, with ``-m aiq``."""
-    return f"{shlex.quote(sys.executable)} -m aiq"
+    """How a service should start this aiq (:func:`aiq_argv`, as one shell-quoted string)."""
+    return shlex.join(aiq_argv())
 
 
 def _environment(env: dict[str, str]) -> list[str]:
