@@ -320,6 +320,7 @@ def _install_cron(
 
     from aiq.daemon import service
 
+    service.cron_schedules(settings.daemon.interval_minutes)  # refused before anything is opened
     orgs: list[str] = []
     try:
         from aiq.vault.credentials import signed_in_orgs

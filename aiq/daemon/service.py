@@ -11,6 +11,7 @@ run exit 5 quietly) followed by `aiq alerts check --quiet`.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 import sys
@@ -117,7 +118,11 @@ def systemd_daemon_unit(
 def systemd_timer_units(
     *, env: dict[str, str], key: Path | None, user: str | None, interval_minutes: int
 ) -> list[ServiceFile]:
-    """``aiq-sync.service`` (oneshot: sync, then check alerts) and ``aiq-sync.timer``."""
+    """``aiq-sync.service`` (oneshot: sync, then check alerts) and ``aiq-sync.timer``.
+
+    The alert check is ``ExecStopPost=``, which systemd runs however the sync ended: a failed
+    sync is exactly when it must run (``ExecStartPost=`` is skipped when ``ExecStart=`` fails).
+    """
     service = [
         "[Unit]",
         "Description=aiq: one sync from Aesthetic Record, then the alert check",
@@ -127,7 +132,9 @@ def systemd_timer_units(
         "[Service]",
         "Type=oneshot",
         f"ExecStart={aiq_command()} sync --quiet",
-        f"ExecStartPost={aiq_command()} alerts check --quiet",
+        "# The alert check runs after the sync however it ended: a failed sync included.",
+        f"ExecStopPost={aiq_command()} alerts check --quiet",
+        "TimeoutStopSec=300",
         "SuccessExitStatus=5",
     ]
     if user:
@@ -155,30 +162,75 @@ def systemd_timer_units(
     ]
 
 
-def cron_schedule(interval_minutes: int) -> str:
-    """The crontab time fields closest to every ``interval_minutes``."""
-    if interval_minutes <= 1:
-        return "* * * * *"
-    if interval_minutes < 60:
-        return f"*/{interval_minutes} * * * *"
-    hours = max(1, min(23, round(interval_minutes / 60)))
-    return "0 * * * *" if hours == 1 else f"0 */{hours} * * *"
+DAY_MINUTES = 24 * 60
+CRON_INTERVALS = tuple(n for n in range(1, DAY_MINUTES + 1) if DAY_MINUTES % n == 0)
+"""The intervals cron can keep exactly: those that divide a day (1, 2, 3, 4, 5, 6, 8, 9, 10...)."""
+
+
+def _cron_field(values: list[int], top: int) -> str:
+    """A crontab field for ``values`` (sorted) of ``0..top``: ``*``, ``*/n``, ``a-b/n``, a list."""
+    if len(values) == top + 1:
+        return "*"
+    if len(values) >= 2:
+        step = values[1] - values[0]
+        if all(b - a == step for a, b in itertools.pairwise(values)):
+            if values[0] == 0 and values[-1] + step > top and (top + 1) % step == 0:
+                return f"*/{step}"  # only where it means what it reads: 0,45 is not "*/45"
+            if len(values) >= 3:
+                return f"{values[0]}-{values[-1]}/{step}"
+    return ",".join(str(v) for v in values)
+
+
+def cron_schedules(interval_minutes: int) -> list[str]:
+    """The crontab time fields that run every ``interval_minutes``, exactly, one per line.
+
+    Cron counts minutes within an hour and hours within a day, so ``*/45`` runs at :00 and :45
+    (gaps of 45 then 15 minutes). An interval that divides a day is kept exactly by listing the
+    times of day it gives: 45 minutes is ``0,45 */3``, ``30 1-22/3`` and ``15 2-23/3``. One that
+    does not divide a day cannot be kept by cron at all and is refused (a usage error that names
+    the nearest intervals that work).
+    """
+    from aiq.errors import UsageError
+
+    if interval_minutes not in CRON_INTERVALS:
+        lower = max(n for n in CRON_INTERVALS if n < interval_minutes)
+        upper = min((n for n in CRON_INTERVALS if n > interval_minutes), default=None)
+        near = f"{lower} or {upper}" if upper else str(lower)
+        raise UsageError(
+            f"cron cannot sync every {interval_minutes} minutes with equal gaps: use an interval "
+            f"that divides a day, such as {near} (or 5, 10, 15, 20, 30, 45, 60, 90, 120...)",
+            hint="set [daemon] interval_minutes, or use --systemd, which keeps any interval",
+        )
+    hours_at: dict[int, list[int]] = {}
+    for start in range(0, DAY_MINUTES, interval_minutes):
+        hours_at.setdefault(start % 60, []).append(start // 60)
+    minutes_for: dict[tuple[int, ...], list[int]] = {}
+    for minute, hours in sorted(hours_at.items()):
+        minutes_for.setdefault(tuple(hours), []).append(minute)
+    # One line per set of hours, in the order of their first run of the day.
+    ordered = sorted(minutes_for.items(), key=lambda item: item[0][0] * 60 + item[1][0])
+    return [
+        f"{_cron_field(minutes, 59)} {_cron_field(list(hours), 23)} * * *"
+        for hours, minutes in ordered
+    ]
 
 
 def cron_lines(
     *, env: dict[str, str], interval_minutes: int, orgs: list[str], log_file: Path | None
 ) -> list[str]:
-    """One crontab line per practice (or one when there is a single practice)."""
+    """The crontab lines for each practice (for all of them when there is a single one): one
+    line, or a few when the interval does not divide an hour (see :func:`cron_schedules`)."""
     prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()) if v)
     redirect = f" >>{shlex.quote(str(log_file))} 2>&1" if log_file else ""
     targets = [f" --org {shlex.quote(o)}" for o in orgs] if len(orgs) > 1 else [""]
     out = [CRON_MARKER]
+    schedules = cron_schedules(interval_minutes)
     for org in targets:
         command = f"{aiq_command()} sync --quiet{org}; {aiq_command()} alerts check --quiet{org}"
-        out.append(
-            f"{cron_schedule(interval_minutes)} {prefix + ' ' if prefix else ''}"
-            f"sh -c {shlex.quote(command)}{redirect}"
-        )
+        out += [
+            f"{schedule} {prefix + ' ' if prefix else ''}sh -c {shlex.quote(command)}{redirect}"
+            for schedule in schedules
+        ]
     return out
 
 

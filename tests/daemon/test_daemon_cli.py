@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,8 +18,8 @@ import pytest
 
 from aiq.daemon.pidfile import PidFile, running
 from aiq.daemon.runner import deep_due
-from aiq.daemon.service import cron_schedule, merge_crontab
-from aiq.errors import Locked
+from aiq.daemon.service import cron_schedules, merge_crontab, systemd_timer_units
+from aiq.errors import Locked, UsageError
 from tests.helpers import aiq, aiq_process
 
 
@@ -112,6 +114,7 @@ def test_install_prints_systemd_units_and_a_crontab_line(
     timer = aiq(capsys, "daemon", "install", "--systemd", "--timer", "--print")
     assert "# aiq-sync.timer" in timer.out and "OnUnitActiveSec=30min" in timer.out
     assert "SuccessExitStatus=5" in timer.out and "alerts check --quiet" in timer.out
+    assert "ExecStartPost" not in timer.out  # skipped by systemd when the sync fails
 
     cron = aiq(capsys, "daemon", "install", "--cron", "--print")
     assert cron.code == 0, cron.err
@@ -124,7 +127,7 @@ def test_install_prints_systemd_units_and_a_crontab_line(
 
 
 def test_schedule_helpers() -> None:
-    assert cron_schedule(5) == "*/5 * * * *" and cron_schedule(120) == "0 */2 * * *"
+    assert cron_schedules(5) == ["*/5 * * * *"] and cron_schedules(120) == ["0 */2 * * *"]
     marker = "# aiq (written by aiq daemon install --cron)"
     old = f"MAILTO=me\n{marker}\n*/5 * * * * x -m aiq sync --quiet\n"
     assert merge_crontab(old, [marker, "new"]) == f"MAILTO=me\n{marker}\nnew\n"
@@ -148,3 +151,85 @@ def test_alerts_commands(capsys: pytest.CaptureFixture[str]) -> None:
     none = aiq(capsys, "alerts", "test")
     assert none.code == 2 and "no notifier is configured" in none.err
     assert aiq(capsys, "alerts", "check").code == 0
+
+
+def test_the_timer_checks_alerts_after_a_failed_sync_too() -> None:
+    service, _ = systemd_timer_units(env={}, key=None, user=None, interval_minutes=45)
+    settings = [
+        line.partition("=")
+        for line in service.text.splitlines()
+        if "=" in line and not line.startswith("#")
+    ]
+    execs = {key: value for key, _, value in settings if key.startswith("Exec")}
+    # ExecStartPost= runs only when ExecStart= succeeded; ExecStopPost= runs however it ended.
+    assert set(execs) == {"ExecStart", "ExecStopPost"}
+    assert execs["ExecStart"].endswith(" -m aiq sync --quiet")
+    assert execs["ExecStopPost"].endswith(" -m aiq alerts check --quiet")
+    assert ("TimeoutStopSec", "=", "300") in settings  # room to send the alert
+
+
+def _cron_values(field: str, top: int) -> set[int]:
+    """The values a crontab field matches (the forms cron accepts that aiq writes)."""
+    out: set[int] = set()
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            first, last = 0, top
+        elif "-" in span:
+            first, last = (int(v) for v in span.split("-"))
+        else:
+            first = last = int(span)
+        out.update(range(first, last + 1, int(step or 1)))
+    return out
+
+
+def _cron_runs(lines: list[str], days: int) -> list[int]:
+    """Every minute (from midnight of the first day) at which one of ``lines`` fires."""
+    runs: list[int] = []
+    for line in lines:
+        minute, hour, dom, month, dow = line.split()[:5]
+        assert (dom, month, dow) == ("*", "*", "*")
+        minutes, hours = _cron_values(minute, 59), _cron_values(hour, 23)
+        assert minutes <= set(range(60)) and hours <= set(range(24))
+        runs += [d * 1440 + h * 60 + m for d in range(days) for h in sorted(hours) for m in minutes]
+    return sorted(runs)
+
+
+def test_a_cron_schedule_keeps_its_interval_exactly_or_is_refused() -> None:
+    kept = []
+    for interval in range(1, 1441):  # every interval config.toml allows
+        if 1440 % interval:
+            with pytest.raises(UsageError, match="divides a day") as info:
+                cron_schedules(interval)
+            # It names intervals that work, each of which does.
+            named = {int(n) for n in re.findall(r"\b(\d+)\b", str(info.value))} - {interval}
+            assert named and all(1440 % n == 0 for n in named), (interval, named)
+            continue
+        lines = cron_schedules(interval)
+        assert len(lines) <= 12, (interval, lines)
+        runs = _cron_runs(lines, days=7)
+        assert len(runs) == len(set(runs)), f"{interval}: two lines fire in the same minute"
+        assert runs[0] == 0
+        gaps = {b - a for a, b in itertools.pairwise(runs)}
+        assert gaps == {interval}, (interval, lines, sorted(gaps))  # across hours and midnight
+        kept.append(interval)
+    assert {5, 10, 15, 30, 45, 60, 90, 120, 1440} <= set(kept) and 7 not in kept
+
+
+@pytest.mark.parametrize(("interval", "code"), [(45, 0), (90, 0), (7, 2), (100, 2)])
+def test_install_cron_writes_several_lines_or_refuses(
+    capsys: pytest.CaptureFixture[str], isolated_dirs: Path, interval: int, code: int
+) -> None:
+    cfg = isolated_dirs / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(f"[daemon]\ninterval_minutes = {interval}\n")
+    cfg.chmod(0o600)
+    r = aiq(capsys, "daemon", "install", "--cron", "--print")
+    assert r.code == code, r.err
+    if code:
+        assert r.err.count("\n") == 1 and "Traceback" not in r.err
+        assert f"every {interval} minutes" in r.err and "--systemd" in r.err
+        return
+    lines = [line for line in r.out.splitlines() if not line.startswith("#")]
+    assert _cron_runs(lines, days=2)[:3] == [0, interval, 2 * interval]
+    assert all("sync --quiet" in line for line in lines)
