@@ -12,7 +12,9 @@ for the first) and ``row_hash``, the sha256 of its canonical text (:func:`canoni
 length-prefixed, the time as explicit ``YYYY-MM-DDTHH:MM:SS.ffffff`` of the naive UTC value, the
 details as the JSON text stored. Nothing in it depends on a session setting such as the time zone.
 SQLite computes the chain here; Postgres in a BEFORE INSERT trigger (migration 0005), serialised
-with an advisory lock. :func:`verify` recomputes it and names the first row that does not match.
+with an advisory lock, which also sets the row's time to the database's clock, whatever the insert
+said (migration 0006); there row-level security ties a row to a practice its writer administers.
+:func:`verify` recomputes it and names the first row that does not match.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiq.audit import record
-from aiq.roles import Action, require, require_somewhere
-from aiq.store.orgs import resolve_org
+from aiq.roles import Action, allowed, is_installer, require, require_somewhere, role_in
+from aiq.store.orgs import list_orgs, resolve_org
 
 if TYPE_CHECKING:
     from aiq.alerts.check import TestResult
@@ -70,5 +70,15 @@ def send_test(store: Store, settings: AlertSettings) -> list[TestResult]:
 
     require_somewhere(store, Action.MANAGE_ALERTS)
     results = send(settings)
-    record(store, "alerts.test", details={"channels": [r.channel for r in results]})
+    details = {"channels": [r.channel for r in results]}
+    orgs = list_orgs(store)
+    with store.begin() as conn:
+        if is_installer(conn):
+            record(conn, "alerts.test", details=details)
+        else:
+            # An audit row belongs to a practice its writer administers (migration 0006): one
+            # for each practice where this role configures alerts, so each one's OWNERs see it.
+            for org in orgs:
+                if allowed(role_in(conn, org.id), Action.MANAGE_ALERTS):
+                    record(conn, "alerts.test", org_id=org.id, target=org.name, details=details)
     return results
