@@ -87,7 +87,7 @@ app = typer.Typer(
     help="Business insight for med spas from Aesthetic Record: sync, reports and alerts, "
     "with no patient data.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (README.md)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 BENCHMARKS = (
+    "bench_startup",
     "bench_sandbox",
     "bench_sync",
     "bench_reports",

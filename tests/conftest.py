@@ -67,12 +67,13 @@ def postgres_unavailable() -> str | None:
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets its own config and data directories and no ambient aiq settings."""
+    """Every test gets its own config, data and cache directories and no ambient aiq settings."""
     for name in list(os.environ):
         if name.startswith("AIQ_") and name != "AIQ_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
     monkeypatch.setenv("AIQ_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("AIQ_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AIQ_CACHE_DIR", str(tmp_path / "cache"))  # recorded help (aiq/startup.py)
     yield tmp_path
 
 
