@@ -20,6 +20,7 @@ from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from aiq import __version__
+from aiq.commands.helptext import escape_help
 from aiq.commands.state import AppState, get_state, set_state
 from aiq.errors import AiqError
 
@@ -73,11 +74,13 @@ def _load(name: str) -> TyperCommand | TyperGroup:
     if isinstance(target, typer.Typer):
         group = typer.main.get_group(target)
         group.name = name
+        escape_help(group)
         return group
     single = typer.Typer(add_completion=False)
     single.command(name)(target)
     command = typer.main.get_command(single)
     assert isinstance(command, TyperCommand)
+    escape_help(command)
     return command
 
 

@@ -13,7 +13,8 @@ from aiq.commands.state import AppState, get_state
 from aiq.errors import UsageError
 
 app = typer.Typer(
-    help="Alerts on failed syncs, stale data, upstream changes and business anomalies.",
+    help="Alerts on failed syncs, stale data, upstream changes and business anomalies.\n\n"
+    "Example: aiq alerts list --open",
     no_args_is_help=True,
 )
 
@@ -153,7 +154,9 @@ def mute(
     ] = None,
     org: Annotated[
         str | None,
-        typer.Option("--org", help="Only for this practice (default: every practice)."),
+        typer.Option(
+            "--org", metavar="NAME", help="Only for this practice (default: every practice)."
+        ),
     ] = None,
 ) -> None:
     """Stop sending one kind of alert (alerts are still recorded and listed)."""
@@ -175,7 +178,11 @@ def unmute(
     kind: Annotated[str, typer.Argument(help=f"The kind of alert to send again: {KIND_HELP}.")],
     org: Annotated[
         str | None,
-        typer.Option("--org", help="Only for this practice (default: the mute for every one)."),
+        typer.Option(
+            "--org",
+            metavar="NAME",
+            help="Only for this practice (default: the mute for every one).",
+        ),
     ] = None,
 ) -> None:
     """Send a muted kind of alert again."""
@@ -193,7 +200,9 @@ def email(
     switch: Annotated[str, typer.Argument(help="off: send no email alerts; on: send them again.")],
     org: Annotated[
         str | None,
-        typer.Option("--org", help="Only for this practice (default: every practice)."),
+        typer.Option(
+            "--org", metavar="NAME", help="Only for this practice (default: every practice)."
+        ),
     ] = None,
 ) -> None:
     """Switch email alerts off (the privacy policy's opt-out) or back on; webhooks go on."""

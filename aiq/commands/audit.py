@@ -10,7 +10,8 @@ from aiq.commands.options import FormatOpt, OrgOpt, OutputFormat
 from aiq.commands.state import get_state
 
 app = typer.Typer(
-    help="The audit log: who did what to which practice, hash-chained. OWNER only.",
+    help="The audit log: who did what to which practice, hash-chained. OWNER only.\n\n"
+    "Example: aiq audit verify",
     no_args_is_help=True,
 )
 

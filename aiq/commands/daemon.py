@@ -13,7 +13,8 @@ from aiq.commands.state import AppState, get_state
 from aiq.errors import UsageError
 
 app = typer.Typer(
-    help="Keep the data fresh on a schedule and raise alerts: run, start, stop, status, install.",
+    help="Keep the data fresh on a schedule and raise alerts: run, start, stop, status, install."
+    "\n\nExample: aiq daemon install --systemd --timer",
     no_args_is_help=True,
 )
 

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from aiq.store.orgs import OrgRef
 
 app = typer.Typer(
-    help="Data rights: delete a practice's data, reactivate it, purge what is due.",
+    help="Data rights: delete a practice's data, reactivate it, purge what is due.\n\n"
+    "Example: aiq data status",
     no_args_is_help=True,
 )
 

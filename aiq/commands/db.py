@@ -7,7 +7,10 @@ import typer
 from aiq.commands.options import StatusFormat, StatusFormatOpt
 from aiq.commands.state import get_state
 
-app = typer.Typer(help="Create, upgrade and inspect aiq's database.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create, upgrade and inspect aiq's database.\n\nExample: aiq db status",
+    no_args_is_help=True,
+)
 
 
 @app.command()

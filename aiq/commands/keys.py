@@ -11,7 +11,8 @@ from aiq.commands.auth import KeyFileOpt, line, prepare
 from aiq.commands.options import StatusFormat, StatusFormatOpt
 
 app = typer.Typer(
-    help="Inspect and rotate the master key that encrypts the stored AR credentials.",
+    help="Inspect and rotate the master key that encrypts the stored AR credentials.\n\n"
+    "Example: aiq keys status",
     no_args_is_help=True,
 )
 

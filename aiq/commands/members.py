@@ -11,7 +11,7 @@ from aiq.commands.state import get_state
 
 app = typer.Typer(
     help="Members of a practice on a shared Postgres: database roles and their aiq roles "
-    "(OWNER, ADMIN, MEMBER). OWNER only.",
+    "(OWNER, ADMIN, MEMBER). OWNER only.\n\nExample: aiq members add alice --role ADMIN",
     no_args_is_help=True,
 )
 

@@ -45,5 +45,7 @@ StatusFormatOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 OrgOpt = Annotated[
     str | None,
-    typer.Option("--org", help="The practice (AR account) to act on; default: the only one."),
+    typer.Option(
+        "--org", metavar="NAME", help="The practice (AR account) to act on; default: the only one."
+    ),
 ]

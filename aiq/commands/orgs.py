@@ -9,7 +9,10 @@ import typer
 from aiq.commands.options import FormatOpt, OutputFormat, QuietOpt
 from aiq.commands.state import get_state
 
-app = typer.Typer(help="The practices (AR accounts) this database holds.", no_args_is_help=True)
+app = typer.Typer(
+    help="The practices (AR accounts) this database holds.\n\nExample: aiq orgs list",
+    no_args_is_help=True,
+)
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The practice's name in aiq.")]
 

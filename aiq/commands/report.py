@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Reports from the synced data: revenue, appointments, providers, services, products, "
-    "sync health, and the monthly owner's report.",
+    "sync health, and the monthly owner's report.\n\n"
+    "Example: aiq report revenue --month 2026-10 --by clinic",
     no_args_is_help=True,
 )
 
@@ -62,6 +63,15 @@ MonthOpt = Annotated[
     str | None,
     typer.Option(
         "--month", "-m", metavar="YYYY-MM", help="The calendar month to report (default: this one)."
+    ),
+]
+LastMonthOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--month",
+        "-m",
+        metavar="YYYY-MM",
+        help="The calendar month to report (default: the last full month).",
     ),
 ]
 FromOpt = Annotated[
@@ -354,7 +364,7 @@ def sync(
 @app.command("monthly")
 def monthly(
     ctx: typer.Context,
-    month: MonthOpt = None,
+    month: LastMonthOpt = None,
     clinic: ClinicOpt = None,
     html: Annotated[
         Path | None,

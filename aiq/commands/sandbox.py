@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8765
 
 app = typer.Typer(
-    help="Run a local server that speaks Aesthetic Record's API with realistic fake data.",
+    help="Run a local server that speaks Aesthetic Record's API with realistic fake data.\n\n"
+    "Example: aiq sandbox serve --clinics 3 --years 2",
     no_args_is_help=True,
 )
 
