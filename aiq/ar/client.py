@@ -2,8 +2,8 @@
 
 It signs in (answering a 2FA challenge when asked), keeps the session, recognises every form of
 session expiry and signs in again once, retries transient trouble with capped exponential backoff
-and jitter, and pages through Laravel-style lists. httpx exceptions never leave this module: they
-become ``aiq.errors`` classes here.
+and jitter for as long as AR keeps answering (see ``_Budget``), and pages through Laravel-style
+lists. httpx exceptions never leave this module: they become ``aiq.errors`` classes here.
 
 The client is safe to share between threads: windows are fetched concurrently.
 """
@@ -64,10 +64,16 @@ TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
 # Give up on a session only when signing in no longer yields any successful request: this many
 # sign-ins in a row with no answer between them (a few expiries here and there never count).
-MAX_FRUITLESS_LOGINS = 4
+# With a third of AR's answers failing, a fresh session dies before serving a request about one
+# time in seven (an expiry among the first answers, before a success): eight in a row is about
+# one chance in six million, while an AR that ends every session at once is given up at once.
+MAX_FRUITLESS_LOGINS = 8
 # A request meets at most this many expiries (each followed by a sign-in, its own or another
 # thread's) before it is given up; the fruitless-login rule normally ends things first.
 MAX_EXPIRIES_PER_REQUEST = 12
+# A request's failed attempts in all, whatever else AR answers meanwhile: this many times
+# ``max_retries``, plus one (so that ``max_retries = 0`` still means no retry at all).
+ATTEMPTS_PER_RETRY = 4
 
 
 @dataclass(frozen=True)
@@ -99,10 +105,50 @@ class SessionExpired(Exception):
 class _Transient(Exception):
     """Internal: a failure worth retrying, with the delay the server asked for (if any)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, throttled: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.throttled = throttled  # a 429: AR answered "not now", and the pacer waits it out
+
+
+@dataclass
+class _Budget:
+    """The retry budget of one request, kept across the sign-ins its expiries lead to.
+
+    A request is retried for as long as AR keeps answering requests of its kind (the same
+    endpoint): it gives up after ``max_retries + 1`` failed attempts in a row during which no
+    other request to that endpoint got a useful answer (AR, or that endpoint, is down), or after
+    ``ATTEMPTS_PER_RETRY * max_retries + 1`` failed attempts in all (a page AR can never serve,
+    while it serves the others). A 429 is AR answering "not now": the pacer waits out its
+    ``Retry-After`` for every thread, and it counts only toward the attempts in all.
+    """
+
+    answered: int
+    """The endpoint's useful answers (``ARClient._answered``) when this request last failed."""
+    failures: int = 0
+    streak: int = 0
+    expiries: int = 0
+    last: str = "no attempt"
+    others_answered: bool = False
+    """Whether AR answered other requests of this kind while this one failed."""
+
+    def failed(self, exc: _Transient, answered: int) -> None:
+        """Count a failed attempt; ``answered`` is the endpoint's useful answers by now."""
+        self.failures += 1
+        self.last = exc.reason
+        if answered != self.answered:
+            self.streak = 0  # AR answered another request of this kind since the last failure
+            self.others_answered = True
+        self.answered = answered
+        if not exc.throttled:
+            self.streak += 1
+
+    def exhausted(self, max_retries: int) -> bool:
+        """Whether the request is to be given up."""
+        return self.streak > max_retries or self.failures > ATTEMPTS_PER_RETRY * max_retries
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -179,6 +225,7 @@ class ARClient:
         self._login_lock = threading.Lock()
         self._fruitless_logins = 0  # sign-ins since the last successful request
         self._stats_lock = threading.Lock()
+        self._answered: dict[str, int] = {}  # useful answers per path (the retry budgets' gauge)
         self.stats = ClientStats()
         self.account: LoginResult | None = None
         self.deadline = deadline
@@ -322,6 +369,7 @@ class ARClient:
     ) -> dict[str, Any]:
         """One authenticated request; returns the decoded envelope.
 
+        Transient trouble is retried while AR keeps answering requests of this kind (``_Budget``).
         Session expiry in any of its forms leads to a new sign-in and a retry; aiq gives up on the
         session only when sign-ins stop yielding successful requests (``MAX_FRUITLESS_LOGINS``).
         """
@@ -339,15 +387,23 @@ class ARClient:
                 raise SessionExpired()
             return body
 
-        for _ in range(MAX_EXPIRIES_PER_REQUEST):
+        budget = self._budget(path)
+        while budget.expiries < MAX_EXPIRIES_PER_REQUEST:
             token = self._ensure_token()
             try:
                 body = self._with_retries(
-                    method, path, classify, params=params, json=json_body, token=token
+                    method,
+                    path,
+                    classify,
+                    params=params,
+                    json=json_body,
+                    token=token,
+                    budget=budget,
                 )
             except SessionExpired:
                 # Sign in again, once for every thread: a thread that finds the expired token
                 # already replaced just retries with the new one.
+                budget.expiries += 1
                 log.info("AR session expired; signing in again")
                 self._relogin(token)
                 continue
@@ -357,6 +413,10 @@ class ARClient:
             f"AR kept ending the session while aiq read {path}",
             hint="check the account in Aesthetic Record, then run aiq login",
         )
+
+    def _budget(self, path: str) -> _Budget:
+        with self._stats_lock:
+            return _Budget(self._answered.get(path, 0))
 
     def _with_retries(
         self,
@@ -368,11 +428,12 @@ class ARClient:
         json: dict[str, Any] | None = None,
         auth: bool = True,
         token: str | None = None,
+        budget: _Budget | None = None,
     ) -> dict[str, Any]:
-        last = "no attempt"
+        budget = budget or self._budget(path)
         url = self._url(path)
         content = None if json is None else orjson.dumps(json)
-        for attempt in range(self.max_retries + 1):
+        while True:
             headers = {"Authorization": f"Bearer {token}"} if auth and token else {}
             if content is not None:
                 headers["Content-Type"] = "application/json"
@@ -405,21 +466,36 @@ class ARClient:
                         pacer.release(answered.status_code, answered.headers, wait)
                 if response.status_code in TRANSIENT_STATUS:
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
-                    raise _Transient(f"HTTP {response.status_code}", retry_after)
-                return classify(response)
+                    throttled = response.status_code == 429
+                    raise _Transient(
+                        f"HTTP {response.status_code}", retry_after, throttled=throttled
+                    )
+                body = classify(response)
             except _Transient as exc:
-                last = exc.reason
-                if attempt >= self.max_retries:
+                with self._stats_lock:
+                    useful = self._answered.get(path, 0)
+                budget.failed(exc, useful)
+                if budget.exhausted(self.max_retries):
                     break
-                delay = self._backoff(attempt, exc.retry_after)
+                # A 429's Retry-After is the pacer's to wait out, for every thread at once.
+                delay = 0.0 if exc.throttled else self._backoff(budget.streak - 1, exc.retry_after)
                 log.info("%s %s: %s; retrying in %.2fs", method, path, exc.reason, delay)
                 with self._stats_lock:
                     self.stats.retries += 1
-                self._sleep(delay)
+                if delay > 0:
+                    self._sleep(delay)
+                continue
+            with self._stats_lock:
+                self._answered[path] = self._answered.get(path, 0) + 1
+            return body
+        n = budget.failures
         raise UpstreamUnavailable(
-            f"AR did not answer {method} {path} "
-            f"after {self.max_retries + 1} attempt{'s' if self.max_retries else ''} (last: {last})",
-            hint="AR may be down or overloaded; try again later",
+            f"AR did not answer {method} {path} after {n} attempt{'s' if n != 1 else ''} "
+            f"(last: {budget.last})",
+            hint="AR answered other requests like it meanwhile, but not this one; "
+            "if it persists, please report it"
+            if budget.others_answered
+            else "AR may be down or overloaded; try again later",
         )
 
     def _send(
@@ -475,7 +551,7 @@ class ARClient:
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, MAX_RETRY_AFTER)
-        ceiling = min(self.backoff_cap, self.backoff_base * (2**attempt))
+        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** max(0, attempt)))
         # "Full jitter": spreads concurrent retries so they do not hit AR in lockstep.
         return self._rng.uniform(ceiling / 2, ceiling)
 
