@@ -8,9 +8,13 @@ decrypted):
   terminal, a file, pytest, Sentry) ends up writing it. ``SecretFilter`` does the same for handlers
   that receive records made elsewhere (queues). Registering the first secret installs the factory.
 - **Sentry** (only when a DSN is configured): ``send_default_pii=False``,
-  ``include_local_variables=False`` (a frame's locals may hold a password), no request bodies, no
-  ``sys.argv``, and ``before_send`` / ``before_breadcrumb`` / ``before_send_transaction`` hooks that
-  scrub every string in the event.
+  ``include_local_variables=False`` (a frame's locals may hold a password or a page of AR's
+  records), no request bodies, no ``sys.argv``, no logs or traces, and ``before_send`` /
+  ``before_breadcrumb`` / ``before_send_transaction`` hooks that scrub every string in the event
+  and withhold what may quote a value: quoted text in exception and log messages (a value the
+  Python or a library error message quotes, ``invalid literal for int(): '...'``) unless it is a
+  plain lower-case name (a field, a stream), and the parameters and details database errors add.
+  aiq's own messages about AR's records name stream, record id and field, never a value.
 
 ``sentry_sdk`` is imported only when Sentry is switched on, so a CLI start pays nothing for it.
 """
@@ -18,6 +22,7 @@ decrypted):
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -103,20 +108,70 @@ def _strip(value: Any) -> Any:
     return value
 
 
+# Text in quotes, as Python's and libraries' error messages quote a value (repr, or a JSON
+# string), and what database errors add after the message: the statement's parameters and the
+# row in question (``DETAIL: Key (id)=(...)``).
+_QUOTED = re.compile(
+    r"(?<!\w)'(?:[^'\\\n]|\\.|'(?=\w))*'(?!\w)"  # 'a value', 'O'Brien' (not can't)
+    r'|(?<!\w)"(?:[^"\\\n]|\\.)*"(?!\w)'  # "a value"
+)
+_PLAIN_NAME = re.compile(r"['\"][a-z_][a-z0-9_]{0,63}['\"]")
+_DB_DETAIL = re.compile(r"^\s*(\[parameters: .*|DETAIL: .*)$", re.MULTILINE)
+WITHHELD = "'[value withheld]'"
+
+
+def withhold_values(text: str) -> str:
+    """``text`` without the values it may quote: quoted text (unless a plain lower-case name,
+    such as a field or stream), database error parameters and details."""
+    text = _DB_DETAIL.sub("[withheld]", text)
+    return _QUOTED.sub(lambda m: m.group() if _PLAIN_NAME.fullmatch(m.group()) else WITHHELD, text)
+
+
+def _withhold_messages(event: dict[str, Any]) -> None:
+    """Withhold quoted values in the messages of an event or breadcrumb, in place."""
+    for key in ("message", "formatted"):
+        if isinstance(event.get(key), str):
+            event[key] = withhold_values(event[key])
+    entry = event.get("logentry")
+    if isinstance(entry, dict):
+        for key in ("message", "formatted"):
+            if isinstance(entry.get(key), str):
+                entry[key] = withhold_values(entry[key])
+        if isinstance(entry.get("params"), list):
+            entry["params"] = [
+                withhold_values(p) if isinstance(p, str) else p for p in entry["params"]
+            ]
+    exception = event.get("exception")
+    for exc in exception.get("values", []) if isinstance(exception, dict) else []:
+        if isinstance(exc, dict) and isinstance(exc.get("value"), str):
+            exc["value"] = withhold_values(exc["value"])
+
+
 def scrub_event(event: Any, hint: Any = None) -> Any:
-    """Sentry ``before_send``: the event with every registered secret and risky field removed."""
+    """Sentry ``before_send``: the event with every registered secret and risky field removed,
+    and no value that its messages quote."""
     event = _strip(scrub(event))
     if isinstance(event, dict):
         event.pop("request", None)  # aiq serves no web requests; nothing there is wanted
         extra = event.get("extra")
         if isinstance(extra, dict):
             extra.pop("sys.argv", None)
+        _withhold_messages(event)
+        crumbs = event.get("breadcrumbs")
+        values = crumbs.get("values") if isinstance(crumbs, dict) else None
+        for crumb in values if isinstance(values, list) else []:
+            if isinstance(crumb, dict):
+                _withhold_messages(crumb)
     return event
 
 
 def scrub_breadcrumb(crumb: Any, hint: Any = None) -> Any:
-    """Sentry ``before_breadcrumb``: the breadcrumb with every registered secret removed."""
-    return _strip(scrub(crumb))
+    """Sentry ``before_breadcrumb``: the breadcrumb with every registered secret and every value
+    its message quotes removed."""
+    crumb = _strip(scrub(crumb))
+    if isinstance(crumb, dict):
+        _withhold_messages(crumb)
+    return crumb
 
 
 def init_sentry(dsn: str, *, environment: str = "production", transport: Any = None) -> bool:
