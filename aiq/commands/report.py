@@ -371,7 +371,8 @@ def monthly(
         typer.Option(
             "--html",
             metavar="FILE",
-            help="Write the one-page owner's report to FILE: self-contained HTML with charts.",
+            help="Write the one-page owner's report to FILE (- for standard output): "
+            "self-contained HTML with charts.",
         ),
     ] = None,
     org: OrgOpt = None,
@@ -383,9 +384,23 @@ def monthly(
     from aiq.reports import api
 
     state = get_state(ctx)
+    if html is not None and str(html) == "-" and fmt is StatusFormat.json:
+        from aiq.errors import UsageError
+
+        raise UsageError(
+            "--html - and --format json both write to standard output",
+            hint="write the HTML to a file, or leave out --format json",
+        )
     req = build_request(state, org=org, clinic=clinic, month=month, today=today)
     result = api.monthly(state.source(), req)
-    if html is not None:
+    if html is not None and str(html) == "-":
+        import sys
+
+        from aiq.render.html import render_monthly_html
+
+        sys.stdout.write(render_monthly_html(result))
+        sys.stdout.flush()
+    elif html is not None:
         from aiq.render.html import write_monthly_html
 
         write_monthly_html(result, html)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiq.render import svg
 from aiq.render.money import compact_money, count, hours, money, pct, signed_pct
+from aiq.reports.monthly import weekday_aligned
 from aiq.reports.sales import HEADLINE_FIGURES, SUMMARY_FIGURES
 from aiq.reports.sync_health import coverage_note
 
@@ -22,8 +23,15 @@ if TYPE_CHECKING:
     from aiq.reports.monthly import MonthlyReport
     from aiq.reports.revenue import Comparison
 
+PRINTED_PROVIDERS = 15
+"""Providers printed (all are shown on screen): the report prints on two pages."""
+
+TOP_CATEGORIES = 8
+"""Categories with a bar of their own; the rest share one bar ("other categories")."""
+
 CSS = """
 *{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
 body{margin:0;background:#f4f6f7;color:#1f2a30;
  font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
  font-size:13px;line-height:1.4}
@@ -31,28 +39,56 @@ main{max-width:1180px;margin:0 auto;padding:20px 24px 32px}
 header h1{font-size:22px;margin:0 0 2px}
 header p{margin:0;color:#5b6770}
 h2{font-size:14px;margin:0 0 8px;color:#2f3d45;text-transform:uppercase;letter-spacing:.04em}
+h2.sub{margin-top:12px}
 section{margin-top:16px}
-.panel{background:#fff;border:1px solid #e1e6e9;border-radius:8px;padding:14px 16px}
-.cards{display:grid;grid-template-columns:repeat(5,1fr);gap:12px}
-.card .v{font-size:22px;font-weight:600;margin:2px 0}
+.panel{background:#fff;border:1px solid #e1e6e9;border-radius:8px;padding:14px 16px;min-width:0}
+.cards{display:grid;grid-template-columns:repeat(5,minmax(0,1fr));gap:12px}
+.card .v{font-size:22px;font-weight:600;margin:2px 0;white-space:nowrap}
 .card .l{color:#5b6770;font-size:12px}
 .card .c{font-size:12px;color:#5b6770}
 .up{color:#2e7d4f}.down{color:#b5473f}.muted{color:#7b868d}
-.grid2{display:grid;grid-template-columns:1fr 1fr;gap:16px}
-.grid3{display:grid;grid-template-columns:1fr 1fr 1fr;gap:16px}
+.grid2{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:16px}
+.wide{grid-template-columns:minmax(0,3fr) minmax(0,2fr)}
+.scroll{overflow-x:auto;max-width:100%}
+svg{display:block}
+.narrow-chart{display:none}
 table{border-collapse:collapse;width:100%}
 th,td{padding:3px 6px;border-bottom:1px solid #edf0f2;text-align:left;white-space:nowrap}
 th{font-weight:600;color:#4a565e;font-size:12px}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+td.w{white-space:normal;min-width:7em}
 tr.b td{font-weight:600}
 tr.t td{font-weight:600;border-top:2px solid #cfd6da}
 .note{color:#7b868d;font-size:11px;margin-top:6px}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:11px;color:#fff}
 .fresh{background:#2e7d4f}.delayed{background:#c08a1e}.stale,.never{background:#b5473f}
 footer{margin-top:18px;color:#7b868d;font-size:11px}
-@media (max-width:900px){.cards{grid-template-columns:repeat(2,1fr)}
- .grid2,.grid3{grid-template-columns:1fr}}
-@media print{body{background:#fff}main{padding:0}.panel{border:none;padding:6px 0}}
+@media screen and (max-width:900px){.cards{grid-template-columns:repeat(2,minmax(0,1fr))}
+ .grid2,.wide{grid-template-columns:minmax(0,1fr)}}
+@media screen and (max-width:600px){.wide-chart{display:none}.narrow-chart{display:block}}
+@media screen and (max-width:480px){main{padding:12px 8px 24px}.panel{padding:10px 8px}
+ header h1{font-size:18px}.card .v{font-size:18px}.cards{gap:8px}th,td{padding:3px 4px}}
+@page{margin:10mm}
+@media print{
+ *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ body{background:#fff;font-size:9px;line-height:1.25}
+ main{max-width:none;padding:0}
+ header h1{font-size:16px}
+ h2{font-size:10px;margin-bottom:3px;page-break-after:avoid;break-after:avoid}
+ h2.sub{margin-top:6px}
+ section{margin-top:6px}
+ .panel{border:1px solid #e1e6e9;border-radius:4px;padding:5px 8px;
+  page-break-inside:avoid;break-inside:avoid}
+ .cards,.grid2{gap:6px}
+ .card .v{font-size:15px;margin:0}
+ .card .l,.card .c,th{font-size:9px}
+ .note,footer{font-size:8px;margin-top:3px}
+ th,td{padding:1px 4px}
+ tr{page-break-inside:avoid;break-inside:avoid}
+ .scroll{overflow:visible}
+ .screen,tr.more{display:none}
+ .break{page-break-before:always;break-before:page}
+}
 """
 
 
@@ -72,10 +108,14 @@ def _table(
     for i, row in enumerate(rows):
         cls = classes[i] if classes is not None and i < len(classes) else ""
         cells = "".join(
-            f'<td class="{"n" if headers[j][1] else ""}">{_e(c)}</td>' for j, c in enumerate(row)
+            f'<td class="{"n" if headers[j][1] else "w"}">{_e(c)}</td>' for j, c in enumerate(row)
         )
         body.append(f'<tr class="{cls}">{cells}</tr>')
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # A table wider than its panel (a phone) scrolls inside the panel, not the page.
+    return (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _change(value: float | None, *, good_when_up: bool = True) -> str:
@@ -100,6 +140,28 @@ def _card(
 def _comparisons(m: MonthlyReport) -> tuple[Comparison, Comparison]:
     comps = {c.name: c for c in m.revenue.comparisons}
     return comps["previous"], comps["year_ago"]
+
+
+def category_bars(m: MonthlyReport) -> list[tuple[str, int]]:
+    """The category chart's bars, (label, net sales in cents), adding up to net sales.
+
+    The largest categories get a bar each; the others share "other categories"; "not in a
+    category" and "invoice-level adjustments" hold the rest of the breakdown (docs/reports.md).
+    """
+    from aiq.reports.revenue import UNATTRIBUTED
+
+    named = [row for row in m.categories.rows if row.key not in (0, UNATTRIBUTED)]
+    named = [row for row in named if row.summary.net_sales]
+    named.sort(key=lambda row: -row.summary.net_sales)
+    bars = [(row.label, row.summary.net_sales) for row in named[:TOP_CATEGORIES]]
+    rest = named[TOP_CATEGORIES:]
+    if rest:
+        bars.append((f"{len(rest)} other categories", sum(row.summary.net_sales for row in rest)))
+    for key, name in ((0, "Not in a category"), (UNATTRIBUTED, "Invoice-level adjustments")):
+        value = sum(row.summary.net_sales for row in m.categories.rows if row.key == key)
+        if value:
+            bars.append((name, value))
+    return bars
 
 
 def render_monthly_html(m: MonthlyReport) -> str:
@@ -146,7 +208,9 @@ def render_monthly_html(m: MonthlyReport) -> str:
         _card(
             "Average ticket",
             money(r.ticket.average_cents, cur, whole=True),
-            note=f"over {count(r.ticket.invoices)} invoices",
+            # Not every counted invoice: only those holding a service or retail item.
+            note=f"over {count(r.ticket.invoices)} of {count(s.invoices)} invoices: those with "
+            "a service or retail item",
         ),
         _card(
             "Completed appointments",
@@ -161,19 +225,35 @@ def render_monthly_html(m: MonthlyReport) -> str:
     ]
     parts.append(f'<section class="cards">{"".join(cards)}</section>')
 
-    # Daily trend against the previous month.
-    trend = svg.columns(
-        [p.net_sales_cents / 100 for p in r.trend],
-        [p.day for p in r.trend],
-        label=f"Daily net sales, {month_name}",
-        fmt=lambda v: compact_money(round(v * 100), cur),
-        overlay=[p.net_sales_cents / 100 for p in m.previous_trend],
-        overlay_label=prev_name,
-        width=1100,
-        height=230,
+    # Daily trend against the previous month, day by day on the same weekdays.
+    days = [p.day for p in r.trend]
+    shift, earlier = weekday_aligned(days, m.previous_trend)
+    earlier_name = (
+        f"{m.previous_trend[0].day:%b %Y}" if m.period.month and m.previous_trend else prev_name
+    )
+    # Drawn twice: wide for a desktop and paper, narrow (its text still legible) for a phone.
+    trend = "".join(
+        f'<div class="{cls}">'
+        + svg.columns(
+            [p.net_sales_cents / 100 for p in r.trend],
+            days,
+            label=f"Daily net sales, {month_name}, against {earlier_name} on the same weekdays",
+            fmt=lambda v: compact_money(round(v * 100), cur),
+            overlay=[None if p is None else p.net_sales_cents / 100 for p in earlier],
+            overlay_label=f"{earlier_name}, same weekday {shift // 7} weeks earlier",
+            width=width,
+            height=height,
+        )
+        + "</div>"
+        for cls, width, height in (("wide-chart", 900, 210), ("narrow-chart", 380, 200))
     )
     if r.trend:
-        parts.append(f'<section class="panel"><h2>Daily net sales</h2>{trend}</section>')
+        parts.append(
+            f'<section class="panel"><h2>Daily net sales</h2>{trend}'
+            f'<p class="note">Columns: {_e(month_name)} from a $0 baseline, weekends shaded; '
+            "under each day its weekday, and the date of each Monday. Dashed line: "
+            f"{_e(earlier_name)} on the same weekdays.</p></section>"
+        )
 
     # Sales Summary and breakdowns.
     summary_rows, classes = [], []
@@ -211,12 +291,8 @@ def render_monthly_html(m: MonthlyReport) -> str:
         ],
         label="Net sales by clinic",
     )
-    cats = [row for row in m.categories.rows if row.key not in (0, -1) and row.summary.net_sales]
     by_category = svg.hbars(
-        [
-            (row.label, row.summary.net_sales, money(row.summary.net_sales, cur, whole=True))
-            for row in cats[:10]
-        ],
+        [(name, v, money(v, cur, whole=True)) for name, v in category_bars(m)],
         label="Net sales by category",
         color=svg.PALETTE[2],
     )
@@ -229,13 +305,19 @@ def render_monthly_html(m: MonthlyReport) -> str:
         color=svg.PALETTE[4],
     )
     parts.append(
-        '<section class="grid2">'
+        '<section class="grid2 wide">'
         f'<div class="panel"><h2>Sales Summary</h2>{summary_table}'
-        f'<p class="note">{count(s.invoices)} counted invoices. Figures follow AR\'s Sales '
-        "Summary formulas; see docs/reports.md.</p></div>"
+        f'<p class="note">{count(s.invoices)} counted invoices (paid or refunded, whatever '
+        f"they hold); the average ticket is over the {count(r.ticket.invoices)} of them holding "
+        "a service or retail item. Figures follow AR's Sales Summary formulas; see "
+        "docs/reports.md.</p></div>"
         f'<div class="panel"><h2>Net sales by clinic</h2>{by_clinic}'
-        f"<h2>Net sales by category</h2>{by_category}"
-        f"<h2>Payments received by method</h2>{by_method}</div>"
+        f'<h2 class="sub">Net sales by category</h2>{by_category}'
+        f'<p class="note">The bars add up to net sales, {_e(money(s.net_sales, cur))}: '
+        "\u201cnot in a category\u201d holds items without one and what belongs to no item "
+        "(refunds, processing fees, wallet and gift card payments), which net sales takes out."
+        "</p>"
+        f'<h2 class="sub">Payments received by method</h2>{by_method}</div>'
         "</section>"
     )
 
@@ -328,16 +410,23 @@ def render_monthly_html(m: MonthlyReport) -> str:
             ]
             for p in prov
         ],
+        classes=["" if i < PRINTED_PROVIDERS else "more" for i in range(len(prov))],
     )
     parts.append(
-        '<section class="grid2">'
+        '<section class="grid2 wide">'
         f'<div class="panel"><h2>Appointments</h2>{status_mix}{appt_table}'
         f'<p class="note">{count(a.late_cancellations)} late cancellations (under 24 h); '
         f"{count(a.unresolved)} appointments still unresolved.</p></div>"
         f'<div class="panel"><h2>Providers by sales</h2>{prov_chart}</div>'
         "</section>"
     )
-    parts.append(f'<section class="panel"><h2>Providers</h2>{prov_table}</section>')
+    more = (
+        f'<p class="note">{count(len(prov))} providers; on paper, the first '
+        f"{PRINTED_PROVIDERS}.</p>"
+        if len(prov) > PRINTED_PROVIDERS
+        else ""
+    )
+    parts.append(f'<section class="panel"><h2>Providers</h2>{prov_table}{more}</section>')
 
     # Services and products.
     svc = m.services
@@ -413,14 +502,27 @@ def render_monthly_html(m: MonthlyReport) -> str:
 
 
 def write_monthly_html(m: MonthlyReport, path: Path) -> None:
-    """Write the monthly report to ``path`` (UTF-8), replacing it atomically."""
+    """Write the monthly report to ``path`` (UTF-8), replacing it atomically.
+
+    Like an export, the file is readable by its owner only (0600): it holds the practice's
+    business figures.
+    """
+    import contextlib
+    import os
+
     from aiq.errors import UsageError
 
-    text = render_monthly_html(m)
+    data = render_monthly_html(m).encode("utf-8")
     target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
+    tmp = target.with_name(f".{target.name}.partial")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None

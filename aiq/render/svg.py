@@ -36,14 +36,18 @@ def _text(
 
 
 def _svg(width: int, height: int, body: list[str], label: str, *, fluid: bool = False) -> str:
-    # A fluid chart fills its box; the others keep their natural size (so their text stays the
-    # size of the page's) and only shrink when the box is narrower.
-    size = 'width="100%"' if fluid else f'width="{width}" height="{height}"'
+    # Every chart is width 100% of its box, scaled by its viewBox, so none is cut off on a phone.
+    # A fluid chart fills its box; the others grow no larger than their natural size (so their
+    # text stays the size of the page's) and only shrink when the box is narrower.
+    limit = "" if fluid else f"max-width:{width}px;"
     return (
-        f'<svg viewBox="0 0 {width} {height}" {size} style="max-width:100%;height:auto" '
-        f'role="img" aria-label="{escape(label)}" preserveAspectRatio="xMidYMid meet">'
+        f'<svg viewBox="0 0 {width} {height}" width="100%" style="{limit}height:auto" '
+        f'role="img" aria-label="{escape(label)}" preserveAspectRatio="xMinYMin meet">'
         f"<title>{escape(label)}</title>{''.join(body)}</svg>"
     )
+
+
+WEEKDAYS = "MTWTFSS"
 
 
 def columns(
@@ -52,15 +56,20 @@ def columns(
     *,
     label: str,
     fmt: Callable[[float], str],
-    overlay: Sequence[float] | None = None,
+    overlay: Sequence[float | None] | None = None,
     overlay_label: str = "",
     width: int = 720,
     height: int = 220,
 ) -> str:
-    """Daily columns, with an optional line for another period (aligned by day index)."""
-    left, right, top, bottom = 56, 10, 14, 28
+    """Daily columns from a $0 baseline, weekends shaded and each day's weekday marked under it.
+
+    ``overlay`` is another period's line, one value per column (None where it has no day: the
+    line breaks there); the caller aligns it (by weekday, for the monthly report).
+    """
+    left, right, top, bottom = 56, 10, 22, 34
     plot_w, plot_h = width - left - right, height - top - bottom
-    everything = [*values, *(overlay or [])]
+    known = [v for v in (overlay or []) if v is not None]
+    everything = [*values, *known]
     hi = max([v for v in everything if v > 0], default=0) or 1
     lo = min([0, *everything])
     span = hi - lo or 1
@@ -68,16 +77,25 @@ def columns(
     def y(v: float) -> float:
         return top + plot_h * (hi - v) / span
 
+    n = max(len(values), 1)
+    slot = plot_w / n
     body: list[str] = []
-    for frac in (0, 0.5, 1):
-        v = lo + span * frac
+    for i, d in enumerate(days[:n]):
+        if d.weekday() >= 5:  # Saturday and Sunday
+            body.append(
+                f'<rect x="{_num(left + i * slot)}" y="{top}" width="{_num(slot)}" '
+                f'height="{plot_h}" fill="#f3f5f6"/>'
+            )
+    # Grid lines at the top, the middle and the bottom, but none so near the baseline that
+    # their labels would overlap.
+    for v in sorted({lo, hi, (lo + hi) / 2}):
+        if abs(y(v) - y(0)) < 14:
+            continue
         body.append(
             f'<line x1="{left}" x2="{width - right}" y1="{_num(y(v))}" y2="{_num(y(v))}" '
             f'stroke="{GRID}" stroke-width="1"/>'
         )
         body.append(_text(left - 6, y(v) + 4, fmt(v), anchor="end", size=10, fill="#666"))
-    n = max(len(values), 1)
-    slot = plot_w / n
     bw = max(1.0, slot * 0.72)
     for i, v in enumerate(values):
         x = left + i * slot + (slot - bw) / 2
@@ -88,30 +106,36 @@ def columns(
             f'height="{_num(max(y1 - y0, 0.5))}" fill="{color}" rx="1.5">'
             f"<title>{escape(days[i].isoformat())}: {escape(fmt(v))}</title></rect>"
         )
-        if days[i].day in (1, 8, 15, 22, 29) or i == 0:
+        cx = left + i * slot + slot / 2
+        wd = days[i].weekday()
+        body.append(_text(cx, height - 20, WEEKDAYS[wd], anchor="middle", size=9, fill="#999"))
+        if wd == 0 or i == 0:
             body.append(
-                _text(
-                    left + i * slot + slot / 2,
-                    height - 10,
-                    str(days[i].day),
-                    anchor="middle",
-                    size=10,
-                    fill="#666",
-                )
+                _text(cx, height - 6, str(days[i].day), anchor="middle", size=10, fill="#555")
             )
+    # The $0 baseline, drawn over the columns so a day of refunds hangs below it.
+    body.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{_num(y(0))}" y2="{_num(y(0))}" '
+        'stroke="#7b868d" stroke-width="1.2"/>'
+    )
+    body.append(_text(left - 6, y(0) + 4, fmt(0), anchor="end", size=10, fill="#444"))
     if overlay:
-        pts = " ".join(
-            f"{_num(left + i * slot + slot / 2)},{_num(y(v))}" for i, v in enumerate(overlay[:n])
-        )
+        run: list[str] = []
+        for i, pv in enumerate([*overlay[:n], None]):
+            if pv is not None:
+                run.append(f"{_num(left + i * slot + slot / 2)},{_num(y(pv))}")
+                continue
+            if len(run) > 1:
+                body.append(
+                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{PALETTE[1]}" '
+                    'stroke-width="1.8" stroke-dasharray="4 3" stroke-linejoin="round"/>'
+                )
+            run = []
         body.append(
-            f'<polyline points="{pts}" fill="none" stroke="{PALETTE[1]}" stroke-width="1.8" '
-            'stroke-dasharray="4 3" stroke-linejoin="round"/>'
-        )
-        body.append(
-            f'<line x1="{width - 190}" x2="{width - 170}" y1="8" y2="8" stroke="{PALETTE[1]}" '
+            f'<line x1="{left}" x2="{left + 20}" y1="8" y2="8" stroke="{PALETTE[1]}" '
             'stroke-width="1.8" stroke-dasharray="4 3"/>'
         )
-        body.append(_text(width - 165, 12, overlay_label, size=10, fill="#555"))
+        body.append(_text(left + 25, 12, overlay_label, size=10, fill="#555"))
     return _svg(width, height, body, label, fluid=True)
 
 
@@ -127,17 +151,19 @@ def hbars(
     label_w = 150
     text_w = 84
     height = max(row * len(items) + 6, 30)
-    hi = max([v for _, v, _ in items if v > 0], default=0) or 1
+    hi = max([abs(v) for _, v, _ in items], default=0) or 1
     plot = width - label_w - text_w - 10
     body: list[str] = []
     for i, (name, value, shown) in enumerate(items):
         yy = 3 + i * row
         short = name if len(name) <= 24 else name[:23] + "…"
         body.append(_text(label_w - 6, yy + row * 0.68, short, anchor="end", size=11))
-        w = max(value, 0) / hi * plot
+        # A negative value (what a breakdown takes out) is a short bar of its size, in red.
+        w = min(abs(value) / hi, 1) * plot
+        fill = color if value >= 0 else "#b5534a"
         body.append(
             f'<rect x="{label_w}" y="{_num(yy + 3)}" width="{_num(max(w, 0.5))}" '
-            f'height="{row - 7}" fill="{color}" rx="2"><title>{escape(name)}: {escape(shown)}'
+            f'height="{row - 7}" fill="{fill}" rx="2"><title>{escape(name)}: {escape(shown)}'
             "</title></rect>"
         )
         body.append(_text(label_w + w + 6, yy + row * 0.68, shown, size=11, fill="#444"))

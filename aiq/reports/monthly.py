@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aiq.reports.appointments import AppointmentsReport, appointments_report
@@ -43,6 +43,26 @@ class MonthlyReport:
         return self.revenue.has_data or self.appointments.has_data
 
 
+def weekday_aligned(
+    days: list[date], previous: list[DayPoint]
+) -> tuple[int, list[DayPoint | None]]:
+    """The previous period's days set beside ``days`` on the same weekdays.
+
+    Every day is compared with the day a whole number of weeks earlier (28 or 35 days, or more
+    for a longer period), the one shift that lines up the most days of ``previous``; a day whose
+    counterpart is outside ``previous`` gets None. Returns (the shift in days, the days).
+    """
+    by_day = {p.day: p for p in previous}
+    if not days or not by_day:
+        return 0, [None] * len(days)
+    first = min(by_day)
+    # Candidate shifts: whole weeks putting ``days[0]`` within a week either side of ``first``.
+    base = (days[0] - first).days
+    shifts = [w * 7 for w in range(max(base // 7 - 1, 1), base // 7 + 3)]
+    shift = max(shifts, key=lambda k: (sum(d - timedelta(days=k) in by_day for d in days), -k))
+    return shift, [by_day.get(d - timedelta(days=shift)) for d in days]
+
+
 def monthly_report(
     db: Reader,
     scope: Scope,
@@ -57,7 +77,8 @@ def monthly_report(
     rev = _revenue_report(
         db, scope, period, today=today, now=now, interval_minutes=interval_minutes, by="clinic"
     )
-    prev = period.to_date(today).previous()
+    # The chart sets the whole previous month beside this one (aligned by weekday).
+    prev = period.previous() if period.month else period.to_date(today).previous()
     prev_days = sales_lines(db, scope, prev.start, prev.end, "day")
     appts = appointments_report(
         db,
