@@ -23,7 +23,13 @@ from aiq.store.models import table_of
 from aiq.store.orgs import OrgRef, get_org, list_orgs
 from aiq.store.vault_models import ARLogin, Credential, VaultKey
 from aiq.vault.cipher import MasterKey, Sealed, open_sealed, seal, stored
-from aiq.vault.keys import KEYRING_TIMEOUT, KeySearch, find_master_key, new_key_source
+from aiq.vault.keys import (
+    KEYRING_TIMEOUT,
+    EnvKeySource,
+    KeySearch,
+    find_master_key,
+    new_key_source,
+)
 from aiq.vault.redact import register_secret
 
 if TYPE_CHECKING:
@@ -123,7 +129,11 @@ class Vault:
         if search.key is None:
             raise missing_key_error(search)
         key = self._finish_interrupted_rotation(search)
-        say_once(self.announce, search.announcement())
+        if isinstance(search.source, EnvKeySource):
+            say_once(self.announce, search.announcement())  # a warning, said every run
+        else:
+            # Which key is used is shown by `aiq status` (and here with --debug), not every run.
+            log.debug("%s", search.announcement())
         return key
 
     def _finish_interrupted_rotation(self, search: KeySearch) -> MasterKey:

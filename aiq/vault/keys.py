@@ -417,7 +417,7 @@ class KeySearch:
                 f"prefer a key file ({KEY_FILE_ENV}) or a systemd credential."
             )
         elif self.source.kind == "data-file" and self.keyring_note:
-            line = line[:-1] + f"; {self.keyring_note}, so the key file is used)."
+            line = line[: -len(").")] + f"; {self.keyring_note}, so the key file is used)."
         return line
 
     def missing_message(self) -> str:

@@ -164,6 +164,12 @@ def test_new_key_goes_to_the_data_dir_0600_without_a_keyring(tmp_path: Path) -> 
         source.write(MasterKey.generate())
     assert find_master_key(data_dir, environ={}).key == key
     assert "no usable OS keyring" in search.keyring_note
+    # The line that says which key is used reads as one sentence, its parentheses balanced.
+    found = find_master_key(data_dir, environ={})
+    line = found.announcement()
+    assert line.startswith(f"Master key: the key file {path} (key {key.key_id}; no usable")
+    assert line.endswith(", so the key file is used).")
+    assert line.count("(") == line.count(")")
 
 
 def test_new_key_goes_to_a_real_keyring(data_dir: Path, memory_keyring: MemoryKeyring) -> None:
