@@ -333,7 +333,6 @@ def test_sentry_receives_nothing_derived_from_ar_records(
         # A sync through the CLI: hostile records (skipped, logged as errors), retries, expiries.
         sb.faults.set("502", rate=0.05, seed=15)
         sb.faults.add("expire_json", rate=0.03)
-        sb.faults.add("429", rate=0.02, count=2)
         today = sb.now.date().isoformat()
         r = aiq(capsys, "sync", "--today", today)
         assert r.code == 1, r.err  # partial: hostile records skipped (or failed: see above)
