@@ -65,16 +65,20 @@ def detect_all(
 ) -> list[detect.Findings]:
     """Every detector's findings for ``org``."""
     trouble = trouble or SyncTrouble()
+    failed, stale = detect.outage(
+        store,
+        org.id,
+        settings.failures,
+        interval,
+        settings.freshness,
+        now=now,
+        daemon_failures=trouble.failures,
+        daemon_error=trouble.error,
+        daemon_since=trouble.since,
+    )
     return [
-        detect.sync_failures(
-            store,
-            org.id,
-            settings.failures,
-            daemon_failures=trouble.failures,
-            daemon_error=trouble.error,
-            daemon_since=trouble.since,
-        ),
-        detect.freshness(store, org.id, interval, settings.freshness, now=now),
+        failed,
+        stale,
         detect.schema_changes(store, org.id),
         detect.anomalies(
             store, org.id, thresholds(settings), days=settings.anomaly_days, today=today

@@ -41,16 +41,30 @@ class Findings:
     kind: str
     found: list[Finding] = field(default_factory=list)
     in_scope: Callable[[Any], bool] = lambda alert: True
+    hold: bool = False
+    """The detector could not judge this time: its open alerts stay as they are."""
+
+
+def plural(n: float, word: str) -> str:
+    """``1 minute``, ``2 minutes``, ``1.5 days``."""
+    shown = f"{n:g}" if isinstance(n, int) or float(n).is_integer() else f"{n:.1f}"
+    return f"{shown} {word}" + ("" if shown == "1" else "s")
 
 
 def _ago(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     if minutes < 120:
-        return f"{minutes} minutes"
+        return plural(minutes, "minute")
     hours = minutes / 60
     if hours < 48:
-        return f"{hours:.0f} hours"
-    return f"{hours / 24:.1f} days"
+        return plural(round(hours), "hour")
+    return plural(round(hours / 24, 1), "day")
+
+
+def _every(interval: timedelta) -> str:
+    """``every minute``, ``every 30 minutes``."""
+    span = _ago(interval)
+    return "every " + span.removeprefix("1 ")
 
 
 def _stamp(at: datetime) -> str:
@@ -74,17 +88,15 @@ def _advice(error: str) -> str:
     return "Run `aiq sync --debug` to see the error in full, and `aiq daemon status` for history."
 
 
-def sync_failures(
+def _failing(
     store: Store,
     org_id: int,
     threshold: int,
-    *,
-    daemon_failures: int = 0,
-    daemon_error: str | None = None,
-    daemon_since: datetime | None = None,
-) -> Findings:
-    """A sync that failed ``threshold`` times in a row (in the run log, or before it started)."""
-    out = Findings("sync_failed")
+    daemon_failures: int,
+    daemon_error: str | None,
+    daemon_since: datetime | None,
+) -> tuple[int, str | None, datetime | None]:
+    """How many syncs failed in a row up to now, the last error, and when the streak began."""
     st = table_of(SyncStreamState)
     runs = table_of(SyncRun)
     with store.connect() as conn:
@@ -113,21 +125,58 @@ def sync_failures(
     since = streak[-1].started_at if streak else None
     if daemon_failures > failures:
         failures, error, since = daemon_failures, daemon_error, daemon_since
-    if failures < max(1, threshold):
+    return failures, error, since
+
+
+def sync_failures(
+    store: Store,
+    org_id: int,
+    threshold: int,
+    *,
+    daemon_failures: int = 0,
+    daemon_error: str | None = None,
+    daemon_since: datetime | None = None,
+    stale: Finding | None = None,
+) -> Findings:
+    """A sync that failed ``threshold`` times in a row (in the run log, or before it started).
+
+    With ``stale`` (what :func:`freshness` found), the alert opens at the first failure and its
+    words say how old the data is: the outage is one incident, told once (see :func:`outage`).
+    """
+    out = Findings("sync_failed")
+    failures, error, since = _failing(
+        store, org_id, threshold, daemon_failures, daemon_error, daemon_since
+    )
+    if failures < (1 if stale is not None else max(1, threshold)):
         return out
-    error = error or "unknown error"
+    error = (error or "unknown error").rstrip(".")
     since = since or utcnow()
+    what = (
+        f"aiq could not bring in data from Aesthetic Record: the last "
+        f"{plural(failures, 'sync')} failed. Last error: {error}"
+        if failures > 1
+        else f"aiq could not bring in data from Aesthetic Record: the last sync failed. "
+        f"Last error: {error}"
+    )
+    title = f"sync failed {failures} times in a row" if failures > 1 else "the last sync failed"
+    how_far = f"{plural(failures, 'failure')} in a row (the alert threshold is {threshold})"
+    facts: dict[str, Any] = {"failures": failures, "last_error": error}
+    if stale is not None:
+        title += f", data {stale.facts['age']} old"
+        what += f". {stale.what}"
+        how_far += f"; {stale.how_far}"
+        facts |= {k: stale.facts[k] for k in ("level", "last_success_at")}
     out.found.append(
         Finding(
             kind="sync_failed",
             fingerprint=f"sync_failed:{org_id}",
-            title=f"sync failed {failures} times in a row",
-            what=f"The last {failures} syncs from Aesthetic Record failed. Last error: {error}",
-            how_far=f"{failures} failures in a row (the alert threshold is {threshold})",
+            title=title,
+            what=what,
+            how_far=how_far,
             action=_advice(error),
             since=since,
             severity="critical",
-            facts={"failures": failures, "last_error": error},
+            facts=facts,
         )
     )
     return out
@@ -169,23 +218,63 @@ def freshness(
     wanted = ("delayed", "stale") if level == "delayed" else ("stale",)
     if seen not in wanted:
         return out
+    # In an owner's words: the data as a whole, never a stream's name (the facts keep it).
     out.found.append(
         Finding(
             kind="stale",
             fingerprint=f"stale:{org_id}",
             title=f"data is {seen}: last synced {_ago(age)} ago",
-            what=f"The {stream} data was last synced at {_stamp(last)}; reports miss what "
-            "happened since.",
-            how_far=f"{_ago(age)} old; the schedule syncs every {_ago(interval)} "
+            what=f"Reports show Aesthetic Record data up to {_stamp(last)} ({_ago(age)} ago) "
+            "and miss what happened since.",
+            how_far=f"the data is {_ago(age)} old and the schedule syncs {_every(interval)} "
             f"({seen}: past {'two intervals' if seen == 'stale' else 'one interval'})",
             action="Check that the daemon runs (`aiq daemon status`) and what the last sync "
             "said; run `aiq sync` by hand to see any error.",
             since=last + interval,
             severity="critical" if seen == "stale" else "warning",
-            facts={"level": seen, "last_success_at": last.isoformat(), "stream": stream},
+            facts={
+                "level": seen,
+                "last_success_at": last.isoformat(),
+                "age": _ago(age),
+                "stream": stream,
+            },
         )
     )
     return out
+
+
+def outage(
+    store: Store,
+    org_id: int,
+    threshold: int,
+    interval: timedelta,
+    level: str = "stale",
+    *,
+    now: datetime | None = None,
+    daemon_failures: int = 0,
+    daemon_error: str | None = None,
+    daemon_since: datetime | None = None,
+) -> tuple[Findings, Findings]:
+    """Failed syncs and stale data, as one incident: (``sync_failed``, ``stale``) findings.
+
+    Data goes stale *because* the syncs fail, so while the last sync failed the staleness is
+    told inside the ``sync_failed`` alert (which then opens at the first failure rather than
+    waiting for ``threshold``), and the ``stale`` detector holds: it opens nothing and leaves an
+    alert it opened earlier as it is (resolved once a sync succeeds). A ``stale`` alert of its
+    own is left for data that ages with no sync failing: a daemon that does not run.
+    """
+    stale = freshness(store, org_id, interval, level, now=now)
+    failing, _, _ = _failing(store, org_id, threshold, daemon_failures, daemon_error, daemon_since)
+    failed = sync_failures(
+        store,
+        org_id,
+        threshold,
+        daemon_failures=daemon_failures,
+        daemon_error=daemon_error,
+        daemon_since=daemon_since,
+        stale=stale.found[0] if failing and stale.found else None,
+    )
+    return failed, (Findings("stale", hold=True) if failing else stale)
 
 
 # --- upstream fields ----------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def record(store: Store, org_id: int, findings: Findings, now: datetime | None =
                 )
             )
             change.opened += 1
-        for row in open_rows.values():
+        for row in open_rows.values() if not findings.hold else ():
             status = "resolved" if findings.in_scope(row) else "expired"
             conn.execute(
                 update(alert_t).where(alert_t.c.id == row.id).values(status=status, resolved_at=now)

@@ -14,8 +14,21 @@ def _when(at: datetime | None) -> str | None:
     return None if at is None else f"{at:%Y-%m-%d %H:%M} UTC"
 
 
+def message_id(alert: Any, event: str, tag: str = "") -> str:
+    """The email Message-ID of ``event`` of ``alert``: the same on every attempt, so a
+    reminder or the resolved note can name the message it follows (``In-Reply-To``). The
+    alert's id, practice and opening second keep it apart from another database's alerts."""
+    opened = f"{alert.opened_at:%Y%m%d%H%M%S}"
+    suffix = event + (f".{tag}" if tag else "")
+    return f"<aiq.alert.{alert.org_id}.{alert.id}.{opened}.{suffix}@aiq>"
+
+
 def alert_message(alert: Any, practice: str, event: str, tag: str = "") -> Any:
-    """The message for ``event`` (opened | reminder | resolved) of a stored alert."""
+    """The message for ``event`` (opened | reminder | resolved) of a stored alert.
+
+    A reminder and the resolved note thread with the alert's first message: their email names
+    it in ``In-Reply-To`` and ``References``, and the webhook's payload in ``thread``.
+    """
     from aiq.alerts.model import Message
 
     d = dict(alert.details or {})
@@ -50,8 +63,11 @@ def alert_message(alert: Any, practice: str, event: str, tag: str = "") -> Any:
         f"`aiq alerts mute {alert.kind}`.",
         f"-- aiq {__version__}",
     ]
+    thread = message_id(alert, "opened") if event != "opened" else ""
     payload = {
         "event": event,
+        "message_id": message_id(alert, event, tag),
+        "thread": thread or None,
         "alert": {
             "id": alert.id,
             "kind": alert.kind,
@@ -78,6 +94,8 @@ def alert_message(alert: Any, practice: str, event: str, tag: str = "") -> Any:
         text="\n".join(lines) + "\n",
         payload=payload,
         key=f"aiq-alert-{alert.id}-{event}" + (f"-{tag}" if tag else ""),
+        message_id=message_id(alert, event, tag),
+        thread=thread,
     )
 
 

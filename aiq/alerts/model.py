@@ -58,3 +58,5 @@ class Message:
     text: str
     payload: dict[str, Any]
     key: str  # unique per alert, event and attempt window (an idempotency key)
+    message_id: str = ""  # the email Message-ID, <...@aiq>; empty: a new one per send
+    thread: str = ""  # the Message-ID of the alert's first message, which this one follows

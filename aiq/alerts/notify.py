@@ -72,7 +72,12 @@ class SMTPNotifier:
         mail["To"] = ", ".join(self.to)
         mail["Subject"] = message.subject
         mail["Date"] = formatdate(localtime=False, usegmt=True)
-        mail["Message-ID"] = make_msgid(idstring=message.key.replace(":", "."), domain="aiq")
+        mail["Message-ID"] = message.message_id or make_msgid(
+            idstring=message.key.replace(":", "."), domain="aiq"
+        )
+        if message.thread:  # a reminder or resolved note, shown in the alert's thread
+            mail["In-Reply-To"] = message.thread
+            mail["References"] = message.thread
         mail["X-Aiq-Event"] = message.event
         mail.set_content(message.text)
         where = f"SMTP server {self.host}:{self.port}"
@@ -132,6 +137,13 @@ def _post(url: str, name: str, timeout: float, **kw: Any) -> None:
         raise DeliveryFailed(f"{name} answered HTTP {resp.status_code}: {_said(resp.text)}")
 
 
+def _thread_headers(message: Message) -> dict[str, str]:
+    headers = {"Message-ID": message.message_id} if message.message_id else {}
+    if message.thread:
+        headers |= {"In-Reply-To": message.thread, "References": message.thread}
+    return headers
+
+
 @dataclass
 class ResendNotifier:
     """Email through Resend's HTTP API: POST {base_url}/emails with a bearer API key."""
@@ -155,6 +167,7 @@ class ResendNotifier:
                 "to": self.to,
                 "subject": message.subject,
                 "text": message.text,
+                "headers": _thread_headers(message),
             },
         )
 
