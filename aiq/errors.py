@@ -18,6 +18,8 @@ once, at the boundary of the module that knows them, with ``raise ... from exc``
     │   ├── CredentialsCorrupt    exit 4   a ciphertext failed authentication (tampered, other key)
     │   └── PermissionDenied      exit 4   the caller's role does not allow the operation
     ├── Locked                    exit 5   another process holds a lock (a sync of the same org)
+    ├── Conflict                  exit 6   it clashes with what is stored (an AR account that is
+    │                                      already another practice's)
     ├── StoreError                exit 1   the database cannot be used
     │   ├── DatabaseUnreachable   exit 1   transient: the server did not answer
     │   ├── DatabaseTooNew        exit 1   the schema is at a newer migration than this aiq
@@ -103,6 +105,13 @@ class Locked(AiqError):
     """Another process holds the lock aiq needs (for example a sync of the same org)."""
 
     exit_code = 5
+
+
+class Conflict(AiqError):
+    """What was asked clashes with what is stored: an AR account already signed in as another
+    practice (the daemon would sync it twice)."""
+
+    exit_code = 6
 
 
 class StoreError(AiqError):

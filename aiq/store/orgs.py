@@ -9,6 +9,7 @@ sees deleted orgs while their data is kept.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from aiq.clock import utcnow
-from aiq.errors import AuthRequired, UsageError
+from aiq.errors import AuthRequired, Conflict, UsageError
 from aiq.store.db import Store
 from aiq.store.models import Org, table_of
 
@@ -155,6 +156,14 @@ def claim_org(
                 f"AR account {ar_account_id} at {ar_base_url}",
                 hint="pass --org with another name to keep both",
             )
+    holder = find_org_by_account(conn, ar_account_id, ar_base_url)
+    if holder is not None and (org is None or holder.id != org.id):
+        # One AR account, two practices: the daemon would sync it twice, into two copies.
+        raise Conflict(
+            f"AR account {ar_account_id} at {ar_base_url} is already signed in as the practice "
+            f"{holder.name!r}",
+            hint=f"to sign it in again: aiq login --org {shlex.quote(holder.name)}",
+        )
     if org is not None:
         conn.execute(
             update(_org)
