@@ -59,9 +59,12 @@ class CLI:
         )
 
     def status(self) -> dict[str, Any]:
+        """`aiq status --format json`, which exits 0 when a practice is signed in with usable
+        credentials and 4 when none is (as `gh auth status` does)."""
         r = self("status", "--format", "json")
-        assert r.code == 0, r.err
         doc: dict[str, Any] = json.loads(r.out)
+        usable = any(o["signed_in"] and o["credentials"] == "ok" for o in doc["orgs"])
+        assert r.code == (0 if usable else 4), r.err
         return doc
 
 
@@ -117,7 +120,7 @@ def test_login_status_logout(cli: CLI, isolated_dirs: Path) -> None:
     r = cli("logout")
     assert r.code == 0 and "Nobody was signed in" in r.err
     r = cli("status")
-    assert "nobody (run aiq login)" in r.out
+    assert r.code == 4 and "nobody (run aiq login)" in r.out
 
 
 def test_status_shows_the_last_sync(cli: CLI) -> None:
@@ -151,7 +154,8 @@ def test_status_shows_the_last_sync(cli: CLI) -> None:
 def test_status_with_nobody(cli: CLI) -> None:
     doc = cli.status()
     assert doc["orgs"] == [] and not doc["master_key"]["found"]
-    assert "nobody is signed in (run aiq login)" in cli("status").out
+    r = cli("status")
+    assert r.code == 4 and "nobody is signed in (run aiq login)" in r.out
 
 
 def test_login_with_2fa(cli: CLI) -> None:

@@ -14,6 +14,7 @@ import typer
 
 from aiq.commands.options import StatusFormat, StatusFormatOpt
 from aiq.commands.state import AppState, get_state
+from aiq.errors import AuthRequired
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -222,7 +223,9 @@ def status(
     fmt: StatusFormatOpt = StatusFormat.table,
     key_file: KeyFileOpt = None,
 ) -> None:
-    """Show who is signed in to which AR account, the master key, the database, the last sync."""
+    """Show who is signed in to which AR account, the master key, the database, the last sync.
+
+    Exits 4 when no practice is signed in with usable credentials (as `gh auth status` does)."""
     import dataclasses
 
     from aiq.render.output import write_json
@@ -231,8 +234,12 @@ def status(
     state, settings = prepare(ctx)
     store = state.store()
     report = gather_status(store, settings.data_dir, org_name=org, key_file=key_file)
+    # Like `gh auth status`: a script can ask whether aiq can reach AR (exit 4 when it cannot).
+    signed_in = any(o.signed_in and o.credentials == "ok" for o in report.orgs)
     if fmt is StatusFormat.json:
         write_json(dataclasses.asdict(report))
+        if not signed_in:
+            raise typer.Exit(AuthRequired.exit_code)
         return
     out = state.out()
     line(out, f"Database:    {report.database} ({report.dialect})")
@@ -247,7 +254,7 @@ def status(
         line(out, "Master key:  none yet (aiq login creates one)")
     if not report.orgs:
         line(out, "AR:          nobody is signed in (run aiq login)")
-        return
+        raise typer.Exit(AuthRequired.exit_code)
     for o in report.orgs:
         where = f"AR account {o.ar_account_id}" if o.ar_account_id is not None else "AR"
         line(out, f"Practice:    {o.name} ({where} at {o.ar_base_url or '-'})")
@@ -265,3 +272,5 @@ def status(
             ls = o.last_sync
             ended = f", ended {_when(ls.ended_at)}" if ls.ended_at else ""
             line(out, f"  Last sync: {ls.status}, started {_when(ls.started_at)}{ended}")
+    if not signed_in:
+        raise typer.Exit(AuthRequired.exit_code)
