@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -24,13 +25,14 @@ class BackupMethod(StrEnum):
 def backup(
     ctx: typer.Context,
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--out",
             "-o",
-            metavar="FILE",
-            help="Write the backup here (a file, or a directory for a dated file; "
-            "default: the backup directory, see [data] backup_dir).",
+            metavar="PATH",
+            help="Write the backup here: a file, or a directory for a dated file (DIR/ with a "
+            "trailing slash is created if it does not exist; default: the backup directory, "
+            "see [data] backup_dir).",
         ),
     ] = None,
     method: Annotated[
@@ -54,7 +56,12 @@ def backup(
 
     state = get_state(ctx)
     store = state.store()
-    done = take(store, state.settings(), out, method=method.value, prune=prune)
+    # A Path forgets a trailing slash, so the option is read as text: `--out DIR/` is a directory.
+    into_dir = out is not None and out.endswith(("/", os.sep))
+    target = Path(out).expanduser() if out is not None else None
+    done = take(
+        store, state.settings(), target, method=method.value, prune=prune, into_dir=into_dir
+    )
     if quiet:
         return
     result = done.result

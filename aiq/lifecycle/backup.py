@@ -127,12 +127,13 @@ def _resolve_method(store: Store, method: str) -> str:
     return method
 
 
-def _target(settings: Settings, out: Path | None, method: str) -> Path:
+def _target(settings: Settings, out: Path | None, method: str, *, into_dir: bool) -> Path:
     if out is None:
         folder = backup_dir(settings)
         _private_dir(folder)
         return folder / backup_name(method)
-    if out.is_dir():
+    if into_dir or out.is_dir():
+        _private_dir(out)
         return out / backup_name(method)
     _private_dir(out.parent)
     return out
@@ -170,14 +171,20 @@ def remove_stale_partials(folder: Path, *, now: float | None = None) -> list[Pat
 
 
 def take_backup(
-    store: Store, settings: Settings, out: Path | None = None, *, method: str = "auto"
+    store: Store,
+    settings: Settings,
+    out: Path | None = None,
+    *,
+    method: str = "auto",
+    into_dir: bool = False,
 ) -> BackupResult:
     """Take a consistent backup of the whole database; returns where it went.
 
-    ``out`` is a file, or a directory to put a dated file in (default: the backup directory).
+    ``out`` is a file, or a directory to put a dated file in (default: the backup directory);
+    with ``into_dir`` (``--out DIR/``, a trailing slash) it is a directory, created if need be.
     """
     chosen = _resolve_method(store, method)
-    path = _target(settings, out, chosen)
+    path = _target(settings, out, chosen, into_dir=into_dir)
     remove_stale_partials(path.parent)
     tmp = _partial(path)
     started = time.perf_counter()

@@ -33,13 +33,15 @@ def backup(
     *,
     method: str = "auto",
     prune: bool = False,
+    into_dir: bool = False,
 ) -> BackupDone:
-    """Back up the whole database (``out``, or a dated file in the backup directory), then
+    """Back up the whole database (``out``, a dated file in ``out`` when it is a directory or
+    ``into_dir``, or a dated file in the backup directory), then
     prune backups older than ``[data] backup_keep_days`` when asked."""
     from aiq.lifecycle.backup import prune_backups, take_backup
 
     require(store, None, Action.BACKUP)
-    result = take_backup(store, settings, out, method=method)
+    result = take_backup(store, settings, out, method=method, into_dir=into_dir)
     pruned = prune_backups(settings, store=store) if prune else []
     return BackupDone(result, pruned)
 

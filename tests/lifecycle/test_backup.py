@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from aiq.audit import entries
 from aiq.config import load_settings
-from aiq.lifecycle.backup import backup_name, list_backups, prune_backups
+from aiq.lifecycle.backup import backup_name, backup_time, list_backups, prune_backups
 from aiq.store.db import Store, open_store
 from aiq.store.models import metadata
 from tests.export.fixtures import (
@@ -233,6 +233,23 @@ def test_backups_go_to_the_backup_dir_and_are_pruned(
         del os.environ["AIQ_DATA_BACKUP_KEEP_DAYS"]
     assert r.code == 0, r.err
     assert "Pruned" in r.err
+
+
+def test_out_dir_with_a_trailing_slash_is_created_and_gets_a_dated_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'aiq.db'}"
+    folder = tmp_path / "new" / "backups"
+    r = aiq(capsys, "--db", db, "backup", "--out", f"{folder}/")
+    assert r.code == 0, r.err
+    [taken] = list(folder.iterdir())
+    assert backup_time(taken) is not None  # a dated backup file, as in the backup directory
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert str(taken) in r.err
+    # Without the slash, a path that does not exist is the file to write.
+    r = aiq(capsys, "--db", db, "backup", "--out", str(tmp_path / "other" / "my.backup"))
+    assert r.code == 0, r.err
+    assert (tmp_path / "other" / "my.backup").is_file()
 
 
 def test_what_a_killed_backup_left_is_removed_by_the_next_backup_and_by_the_purge(
