@@ -7,12 +7,12 @@ database holds nothing to report on.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from aiq.errors import DataMissing, UsageError
+from aiq.names import unknown_name_hint
 from aiq.store.reader import as_list
 
 if TYPE_CHECKING:
@@ -111,13 +111,7 @@ def match_name(kind: str, text: str, names: dict[int, str]) -> int:
     if len(partial) > 1:
         choices = ", ".join(sorted(names[i] for i in partial))
         raise UsageError(f"{text!r} matches several {kind}s: {choices}", hint="be more precise")
-    by_lower = {n.casefold(): n for n in names.values()}
-    close = difflib.get_close_matches(wanted, list(by_lower), n=3, cutoff=0.5)
-    if close:
-        hint = "did you mean " + " or ".join(repr(by_lower[c]) for c in close) + "?"
-    else:
-        known = sorted(names.values())
-        hint = "known: " + ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+    hint = unknown_name_hint(text, names.values())
     raise UsageError(f"there is no {kind} called {text!r}", hint=hint)
 
 

@@ -108,9 +108,10 @@ def resolve_org(store: Store, name: str | None) -> OrgRef:
             names = [r.name for r in conn.execute(_live().order_by(_org.c.name))]
             if not names:
                 raise AuthRequired(f"there is no practice called {name!r}", hint="run aiq login")
+            from aiq.names import unknown_name_hint
+
             raise UsageError(
-                f"there is no practice called {name!r}",
-                hint=f"known: {', '.join(names)}",
+                f"there is no practice called {name!r}", hint=unknown_name_hint(name, names)
             )
         orgs = [_ref(r) for r in conn.execute(_live().order_by(_org.c.name))]
     if not orgs:
