@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -77,17 +77,51 @@ def rotate(
             "systemd credential or AIQ_MASTER_KEY, which aiq cannot change).",
         ),
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Rotate without asking, even when other databases or backups use the old key.",
+        ),
+    ] = False,
 ) -> None:
     """Make a new master key, re-encrypt every credential with it, and retire the old one."""
+    import sys
+
+    from aiq.errors import UsageError
     from aiq.usecases.keys import rotate_key
 
     state, settings = prepare(ctx)
+
+    def confirm(key_id: str, stranded: list[Any]) -> bool:
+        state.say(
+            f"Only this database is re-encrypted. These are sealed with key {key_id} too and will "
+            "no longer open their AR sign-in (their business data is unaffected):"
+        )
+        for s in stranded:
+            state.say(f"  - {s.describe()}")
+        state.say(
+            "To use one afterwards, sign it in again: aiq --db URL login (for a backup, after "
+            "aiq restore)."
+        )
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "rotating the master key strands the sign-ins listed above, and there is no "
+                "terminal to ask",
+                hint="pass --yes to rotate anyway",
+            )
+        return typer.confirm("Rotate the master key?", default=False, err=True)
+
     done = rotate_key(
         state.store(),
         settings,
         key_file=key_file,
         new_key_file=new_key_file,
         announce=state.say,
+        confirm=confirm,
     )
     n = done.reencrypted
     state.say(
@@ -99,6 +133,11 @@ def rotate(
             f"The old key is still in {done.old_where} but nothing is encrypted with it: remove "
             f"it, and point AIQ_MASTER_KEY_FILE (or the systemd credential) at {done.where}."
         )
+    state.say(
+        f"A backup taken before now, or another database that used key {done.old_key_id}, no "
+        "longer opens its AR sign-in: after restoring it (or in that database) run aiq login "
+        "again. Take a new backup now (aiq backup)."
+    )
     if done.other_keys:
         others = ", ".join(f"{k} ({v})" for k, v in sorted(done.other_keys.items()))
         state.say(f"Left alone: credentials sealed by keys this machine does not hold: {others}.")

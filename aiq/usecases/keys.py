@@ -12,7 +12,10 @@ from aiq.roles import Action, require
 if TYPE_CHECKING:
     from aiq.config import Settings
     from aiq.store.db import Store
-    from aiq.vault.rotation import Rotation
+    from aiq.vault.rotation import Rotation, Stranded
+
+ConfirmStranding = Callable[[str, list["Stranded"]], bool]
+"""Asked, with the key id and what it would strand, before a rotation strands anything."""
 
 
 def rotate_key(
@@ -22,11 +25,26 @@ def rotate_key(
     key_file: Path | None = None,
     new_key_file: Path | None = None,
     announce: Callable[[str], None] | None = None,
+    confirm: ConfirmStranding | None = None,
 ) -> Rotation:
-    """Make a new master key, re-encrypt every credential with it, and retire the old one."""
-    from aiq.vault.rotation import rotate_master_key
+    """Make a new master key, re-encrypt every credential with it, and retire the old one.
+
+    Only this database's credentials are re-encrypted. The other databases and the backups
+    sealed with the old key that aiq knows of (:func:`aiq.vault.rotation.sealed_elsewhere`)
+    would no longer open their AR sign-in: when there are any, ``confirm`` is asked first, and
+    False cancels (nothing changes). They are returned in ``Rotation.stranded``.
+    """
+    import dataclasses
+
+    from aiq.errors import Cancelled
+    from aiq.vault.credentials import Vault
+    from aiq.vault.rotation import rotate_master_key, sealed_elsewhere
 
     require(store, None, Action.ROTATE_KEYS)
+    current = Vault(store, settings.data_dir, key_file=key_file).search().key
+    stranded = [] if current is None else sealed_elsewhere(settings, store.url, current.key_id)
+    if current and stranded and confirm and not confirm(current.key_id, stranded):
+        raise Cancelled("the master key was not rotated; nothing was changed")
     done = rotate_master_key(
         store, settings.data_dir, key_file=key_file, new_key_file=new_key_file, announce=announce
     )
@@ -34,6 +52,10 @@ def rotate_key(
         store,
         "keys.rotate",
         target=done.new_key_id,
-        details={"old_key_id": done.old_key_id, "reencrypted": done.reencrypted},
+        details={
+            "old_key_id": done.old_key_id,
+            "reencrypted": done.reencrypted,
+            "stranded": [s.where for s in stranded],
+        },
     )
-    return done
+    return dataclasses.replace(done, stranded=stranded)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
 
 from sqlalchemy import select, update
 
@@ -32,6 +33,7 @@ from aiq.vault.credentials import (
 from aiq.vault.keys import FileKeySource, KeySource, file_source
 
 if TYPE_CHECKING:
+    from aiq.config import Settings
     from aiq.store.db import Store
 
 
@@ -46,6 +48,78 @@ class Rotation:
     old_where: str
     moved: bool
     other_keys: dict[str, int] = field(default_factory=dict)
+    stranded: list[Stranded] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stranded:
+    """A database or backup whose AR sign-ins are sealed with the key a rotation retires: once
+    the key is replaced they no longer open there (the business data is unaffected)."""
+
+    what: str  # database | backup
+    where: str  # a path, or a database URL without its password
+    sealed: int | None  # credential fields sealed with the key; None: not looked into
+
+    def describe(self) -> str:
+        """One line for a person."""
+        held = (
+            f"{self.sealed} credential field{'s' if self.sealed != 1 else ''}"
+            if self.sealed is not None
+            else "may hold some: not opened"
+        )
+        return f"{self.what} {self.where} ({held})"
+
+
+def sealed_elsewhere(settings: Settings, current_url: str, key_id: str) -> list[Stranded]:
+    """The other databases and the backups aiq knows of that hold credentials sealed with
+    ``key_id``: the configured database and the default SQLite file when they are not the one
+    in use, and every backup in the backup directory. SQLite files are looked into (read-only);
+    a Postgres database or a dump is listed as one that may hold some."""
+    from aiq.lifecycle.backup import list_backups
+    from aiq.store.engine import redact_url
+
+    out: list[Stranded] = []
+    here = _sqlite_path(current_url)
+    seen = {here or current_url}
+    for url in (settings.database_url, f"sqlite:///{settings.data_dir / 'aiq.db'}"):
+        path = _sqlite_path(url)
+        if (path or url) in seen:
+            continue
+        seen.add(path or url)
+        if path is None:
+            out.append(Stranded("database", redact_url(url), None))
+        elif path.exists() and (n := _sealed_in_sqlite(path, key_id)) != 0:
+            out.append(Stranded("database", str(path), n))
+    for backup in list_backups(settings):
+        if backup.name.endswith(".sqlite"):
+            if (n := _sealed_in_sqlite(backup, key_id)) != 0:
+                out.append(Stranded("backup", str(backup), n))
+        else:
+            out.append(Stranded("backup", str(backup), None))
+    return out
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(unquote(url.removeprefix("sqlite:///").split("?", 1)[0])).resolve()
+
+
+def _sealed_in_sqlite(path: Path, key_id: str) -> int | None:
+    """How many credential fields of the SQLite file ``path`` ``key_id`` seals (None: unknown)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("select count(*) from credential where key_id = ?", (key_id,)).fetchone()
+        return int(row[0])
+    except sqlite3.Error:
+        return None  # not an aiq database (yet), or one aiq cannot read
+    finally:
+        conn.close()
 
 
 def rotate_master_key(
