@@ -149,6 +149,13 @@ def translate_operational_error(exc: BaseException, url: str | URL) -> StoreErro
             f"cannot open the SQLite database {where}: {text}",
             hint="check the path and its permissions",
         )
+    if "SSL" in text or "certificate" in text:
+        # libpq's reason, without its "connection to server at ... failed:" preamble.
+        reason = text.rsplit("failed:", 1)[-1].strip()
+        return DatabaseUnreachable(
+            f"cannot connect to the database {where} over TLS: {reason}",
+            hint="check sslmode and sslrootcert in the URL; docs/database.md, hosted Postgres",
+        )
     return DatabaseUnreachable(
         f"cannot connect to the database {where}",
         hint="check it is running and the URL in --db / AIQ_DATABASE_URL is right",
