@@ -54,14 +54,23 @@ def finish_run(
 ) -> None:
     """Record how a run ended: its row (``run``: the ``sync_run`` columns), a row per stream
     (``sync_run_stream`` columns), the fields AR sent that aiq does not know, and one more
-    consecutive failure for each of ``failed_streams``."""
+    consecutive failure for each of ``failed_streams``.
+
+    A failed stream the run did not reach (a run that failed at sign-in, before any stream
+    began) gets a failed row too, with the run's error: its last run is this one, so a report
+    never shows "last run ok" beside a failure count that just grew.
+    """
+    rows = [{"run_id": run_id, "org_id": org_id, **s} for s in streams]
     with store.begin() as conn:
         conn.execute(update(run_table).where(run_table.c.id == run_id).values(**run))
-        bulk.upsert(
-            conn,
-            run_stream_table,
-            [{"run_id": run_id, "org_id": org_id, **s} for s in streams],
-        )
+        listed = {r["stream"] for r in rows}
+        unreached = [s for s in failed_streams if s not in listed]
+        if unreached:
+            started = conn.execute(
+                select(run_table.c.started_at).where(run_table.c.id == run_id)
+            ).scalar_one()
+            rows += [_unreached(run_id, org_id, s, started, run) for s in unreached]
+        bulk.upsert(conn, run_stream_table, rows)
         t = state_table
         for stream, names in known_fields.items():
             ensure_state(conn, org_id, stream)
@@ -77,6 +86,23 @@ def finish_run(
                 .where(t.c.org_id == org_id, t.c.stream == stream)
                 .values(consecutive_failures=t.c.consecutive_failures + 1)
             )
+
+
+def _unreached(
+    run_id: int, org_id: int, stream: str, started: datetime, run: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The run-log row of a stream a failed run never reached."""
+    zero = ("windows", "requests", "rows_inserted", "rows_changed", "rows_removed", "rows_skipped")
+    return {
+        "run_id": run_id,
+        "org_id": org_id,
+        "stream": stream,
+        "status": "failed",
+        **dict.fromkeys(zero, 0),
+        "error": run.get("error"),
+        "started_at": started,
+        "ended_at": run.get("ended_at"),
+    }
 
 
 def ensure_state(conn: Connection, org_id: int, stream: str) -> None:
