@@ -4,9 +4,11 @@ The systemd service runs `aiq daemon run` with ``Type=notify`` (it says READY on
 is set, and feeds the watchdog); the master key reaches it as a systemd credential
 (``LoadCredentialEncrypted=`` for a ``systemd-creds`` file, ``LoadCredential=`` for a key file),
 which aiq reads from ``$CREDENTIALS_DIRECTORY/aiq-master-key``. For people who prefer no
-long-running process, ``--timer`` writes a oneshot sync service and a timer instead, and cron gets
-one line per practice: `aiq sync --quiet` (safe every few minutes: the lock makes an overlapping
-run exit 5 quietly) followed by `aiq alerts check --quiet`.
+long-running process, ``--timer`` writes a oneshot sync service (the alert check in
+``ExecStopPost=``, so it runs after a failed sync too) and a timer instead, and cron gets a line
+per practice (a few when the interval does not divide an hour: see ``cron_schedules``): `aiq sync
+--quiet` (safe every few minutes: the lock makes an overlapping run exit 5 quietly) followed by
+`aiq alerts check --quiet`.
 """
 
 from __future__ import annotations
