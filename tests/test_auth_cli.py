@@ -144,8 +144,8 @@ def test_status_shows_the_last_sync(cli: CLI) -> None:
     store.dispose()
     org = cli.status()["orgs"][0]
     assert org["last_sync"] == {
-        "started_at": "2026-11-26T09:00:00",
-        "ended_at": "2026-11-26T09:02:00",
+        "started_at": "2026-11-26T09:00:00Z",
+        "ended_at": "2026-11-26T09:02:00Z",
         "status": "ok",
     }
     assert "Last sync: ok, started 2026-11-26 09:00 UTC" in cli("status").out

@@ -79,16 +79,18 @@ def list_alerts(
         return
     from aiq.render.output import write_table
 
-    cols = ["id", "status", "kind", "practice", "clinic", "title", "since", "resolved"]
+    # Fits 80 columns: the kind is in the title, the clinic beside its practice, and the time
+    # an alert was resolved in --format json.
+    cols = ["id", "status", "where", "title", "since"]
     table_rows = [
         {
             **d,
-            "since": (d["since"] or "")[:16].replace("T", " "),
-            "resolved": (d["resolved_at"] or "")[:16].replace("T", " "),
+            "where": " / ".join(str(p) for p in (d["practice"], d["clinic"]) if p),
+            "since": r.since,
         }
-        for d in docs
+        for r, d in zip(rows, docs, strict=True)
     ]
-    write_table(state.out(), table_rows, cols, numeric=["id"])
+    write_table(state.out(), table_rows, cols, numeric=["id"], no_wrap=["id", "status", "since"])
 
 
 def _alert_doc(row: Any, names: dict[int, str]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,10 +35,10 @@ def list_(
     store = state.store()
     found = audit_entries(store, org, action)
     names = {o.id: o.name for o in list_orgs(store)}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": e.id,
-            "at": e.at.isoformat(timespec="seconds"),
+            "at": e.at.replace(microsecond=0),
             "actor": e.actor,
             "practice": names.get(e.org_id, e.org_id) if e.org_id is not None else None,
             "action": e.action,
@@ -47,8 +47,33 @@ def list_(
         }
         for e in found
     ]
+    if fmt is OutputFormat.table:
+        # Fits 80 columns: the target and the details read as one line of text, which wraps.
+        table = [{**r, "what": _what(r["target"], r["details"])} for r in rows]
+        cols = ["id", "at", "actor", "practice", "action", "what"]
+        emit(fmt.value, table, cols, console=state.out(), no_wrap=["id", "at", "action"])
+        return
     cols = ["id", "at", "actor", "practice", "action", "target", "details"]
     emit(fmt.value, rows, cols, console=state.out())
+
+
+def _what(target: str | None, details: dict[str, Any] | None) -> str:
+    """An entry's target and details as text: ``/backups/x.sqlite (method: sqlite, bytes: 2)``."""
+    parts = []
+    for key, value in (details or {}).items():
+        if value is None or value == [] or value == {}:
+            continue
+        if isinstance(value, list):
+            shown = ", ".join(str(v) for v in value[:4])
+            more = f" and {len(value) - 4} more" if len(value) > 4 else ""
+            value = f"{shown}{more}"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        parts.append(f"{key}: {value}")
+    text = "; ".join(parts)
+    if target and text:
+        return f"{target} ({text})"
+    return target or text
 
 
 @app.command("verify")

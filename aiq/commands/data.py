@@ -167,10 +167,8 @@ def _status(state: AppState, fmt: StatusFormat) -> None:
         {
             "practice": p.org.name,
             "status": p.state,
-            "deleted_at": p.org.deleted_at.isoformat(timespec="seconds")
-            if p.org.deleted_at
-            else None,
-            "purge_after": p.purge_after.isoformat(timespec="seconds") if p.purge_after else None,
+            "deleted_at": p.org.deleted_at.replace(microsecond=0) if p.org.deleted_at else None,
+            "purge_after": p.purge_after.replace(microsecond=0) if p.purge_after else None,
         }
         for p in practice_states(state.store(), settings)
     ]

@@ -54,8 +54,8 @@ def status(
     if report.keys:
         line(out, "Keys on record (ids only; no key is stored in the database):")
     for r in report.keys:
-        created = r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else "?"
-        retired = f", retired {r.retired_at:%Y-%m-%d %H:%M}" if r.retired_at else ""
+        created = f"{r.created_at:%Y-%m-%d %H:%M} UTC" if r.created_at else "?"
+        retired = f", retired {r.retired_at:%Y-%m-%d %H:%M} UTC" if r.retired_at else ""
         here = ", in use here" if r.current else ""
         line(
             out,

@@ -96,7 +96,7 @@ def list_(ctx: typer.Context, org: OrgOpt = None, fmt: FormatOpt = OutputFormat.
         {
             "db_role": m.db_role,
             "role": m.role,
-            "added_at": m.added_at.isoformat(timespec="seconds"),
+            "added_at": m.added_at.replace(microsecond=0),
             "added_by": m.added_by,
         }
         for m in list_members(store, target)

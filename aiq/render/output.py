@@ -6,15 +6,32 @@ import csv
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
 
 
+def as_utc(value: datetime) -> datetime:
+    """``value`` as naive UTC (aiq stores naive UTC; an aware value is converted)."""
+    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def utc_iso(value: datetime) -> str:
+    """The one timestamp style for scripts: ISO 8601 in UTC, marked ``Z``."""
+    return as_utc(value).isoformat() + "Z"
+
+
+def utc_minutes(value: datetime) -> str:
+    """A timestamp for people, to the minute; its column or line says UTC."""
+    return f"{as_utc(value):%Y-%m-%d %H:%M}"
+
+
 def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, date):
         return value.isoformat()
     if hasattr(value, "__dataclass_fields__"):
         from dataclasses import asdict
@@ -55,7 +72,9 @@ def write_csv(
 
 
 def _csv_cell(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | dict):
         return json.dumps(value)
@@ -70,16 +89,33 @@ def write_table(
     title: str | None = None,
     headers: Mapping[str, str] | None = None,
     numeric: Sequence[str] = (),
+    no_wrap: Sequence[str] = (),
 ) -> None:
-    """A Rich table; numeric columns are right-aligned."""
+    """A Rich table; numeric columns are right-aligned, ``no_wrap`` ones never wrapped.
+
+    Timestamps are shown in UTC to the minute, with "(UTC)" in their column's header."""
     table = Table(title=title, title_justify="left", header_style="bold")
     for col in columns:
+        header = (headers or {}).get(col, col)
+        if any(isinstance(row.get(col), datetime) for row in rows):
+            header += " (UTC)"
         table.add_column(
-            (headers or {}).get(col, col), justify="right" if col in numeric else "left"
+            header,
+            justify="right" if col in numeric else "left",
+            no_wrap=col in no_wrap,
+            overflow="fold",  # a long path or name wraps; nothing is cut off with "…"
         )
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        table.add_row(*(_table_cell(row.get(c)) for c in columns))
     console.print(table)
+
+
+def _table_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return utc_minutes(value)
+    return str(value)
 
 
 def emit(
@@ -91,6 +127,7 @@ def emit(
     title: str | None = None,
     headers: Mapping[str, str] | None = None,
     numeric: Sequence[str] = (),
+    no_wrap: Sequence[str] = (),
     document: Any = None,
 ) -> None:
     """Write ``rows`` in ``fmt``; ``document`` (when given) is what JSON output shows instead."""
@@ -101,4 +138,6 @@ def emit(
     elif fmt == "csv":
         write_csv(rows, columns)
     else:
-        write_table(console, rows, columns, title=title, headers=headers, numeric=numeric)
+        write_table(
+            console, rows, columns, title=title, headers=headers, numeric=numeric, no_wrap=no_wrap
+        )
