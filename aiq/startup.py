@@ -78,8 +78,12 @@ def run(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader went away (`aiq --help | head`): not an error
+                with contextlib.suppress(OSError):
+                    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - quiet shutdown
             return code
 
     from aiq.cli import run as run_cli
@@ -216,7 +220,20 @@ def _run_and_record(
     try:
         code = _exit_code(run_cli, argv)
     finally:
-        sys.stdout, sys.stderr = real_out, real_err
+        # The CLI swaps stdout for /dev/null when its reader went away (`aiq --help | head -1`):
+        # then what was written is not all of it, and stdout stays swapped.
+        complete = sys.stdout is out
+        if complete:
+            sys.stdout = real_out
+        sys.stderr = real_err
+    if not complete:
+        return code
+    try:
+        real_out.flush()
+    except OSError:
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - as aiq.cli.run does
+        return code
     if code in recordable and not err.written:
         _store(path, code, "".join(out.written))
     return code
