@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench_export",
     "bench_daemon",
     "bench_network",  # about 25 minutes: a full sync at 60 requests a minute (`limited`)
+    "bench_storm",  # about 25 minutes: twenty syncs in a fault storm on each database
 )
 
 
