@@ -145,13 +145,15 @@ class UpstreamContractError(UpstreamError):
 class RecordInvalid(UpstreamError):
     """One upstream record lacks a required field; it is skipped and the run marked partial."""
 
-    def __init__(self, stream: str, record_id: object, field: str) -> None:
+    def __init__(
+        self, stream: str, record_id: object, field: str, problem: str = "is missing"
+    ) -> None:
         shown = (
             str(record_id)
             if isinstance(record_id, int) or (isinstance(record_id, str) and record_id.isdigit())
             else f"({type(record_id).__name__} id)"
         )
-        super().__init__(f"{stream} record {shown}: required field '{field}' is missing")
+        super().__init__(f"{stream} record {shown}: required field '{field}' {problem}")
         self.stream = stream
         self.record_id = record_id
         self.field = field

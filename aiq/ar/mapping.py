@@ -365,8 +365,76 @@ def _req(stream: str, record: dict[str, Any], name: str) -> Any:
     return value
 
 
+ID_LIMIT = 2**63
+"""Ids and counts are stored as 64-bit integers: a larger one is not a usable value."""
+
+
 def _opt_int(value: Any) -> int | None:
-    return None if value is None or value == "" else int(value)
+    if value is None or value == "":
+        return None
+    n = int(value)
+    if not -ID_LIMIT < n < ID_LIMIT:
+        raise ValueError("an integer out of range")
+    return n
+
+
+def _ref(value: Any) -> int | None:
+    """An optional reference to another record (a provider, a service...)."""
+    if type(value) is int and 0 <= value < ID_LIMIT:
+        return value
+    return _opt_int(value)
+
+
+def _rid(stream: str, record: dict[str, Any], name: str = "id") -> int:
+    """A required id: present, an integer, and one that fits the database."""
+    value = record.get(name)
+    if value is None or value == "":
+        raise RecordInvalid(stream, record.get("id", "?"), name)
+    n = value if type(value) is int else int(value)
+    if not 0 <= n < ID_LIMIT:
+        raise RecordInvalid(stream, "?", name, "is out of range")
+    return n
+
+
+# The values AR documents for its enumerated fields. Anything else may be text a person typed
+# (AR has held a patient's name in a status), so it is never stored: an unknown status makes the
+# record unusable (a report could not classify it), any other field takes a neutral value.
+APPOINTMENT_STATUSES = frozenset(
+    {"booked", "confirmed", "checked_in", "completed", "canceled", "no_show"}
+)
+APPOINTMENT_KINDS = frozenset({"in_person", "virtual", "out_of_office"})
+BOOKED_VIA = frozenset({"online", "staff"})
+INVOICE_STATUSES = frozenset(
+    {"draft", "open", "partially_paid", "paid", "void", "refunded", "partially_refunded"}
+)
+INVOICE_TYPES = frozenset(
+    {"procedure", "retail", "quickpay", "membership", "egift_purchase", "package", "deposit",
+     "cancellation_fee"}
+)  # fmt: skip
+ITEM_TYPES = frozenset(
+    {"service", "retail", "membership", "package", "egift", "cancellation_fee", "deposit"}
+)
+PAYMENT_METHODS = frozenset(
+    {"card", "cash", "check", "wallet", "egift", "cherry", "care_credit", "klarna"}
+)
+REFUND_DESTINATIONS = frozenset({"original", "wallet", "cash", "check"})
+OTHER = "other"
+"""What an enumerated field not among AR's documented values is stored as."""
+
+
+def _status(stream: str, rid: int, value: Any, known: frozenset[str]) -> str:
+    if value is None or value == "":
+        raise RecordInvalid(stream, rid, "status")
+    if value not in known:
+        raise RecordInvalid(stream, rid, "status", "is not one of the values AR documents")
+    return _TEXT[value]
+
+
+def _one_of(value: Any, known: frozenset[str], default: str | None = OTHER) -> str | None:
+    """``value`` when AR documents it; None stays None (when ``default`` is); else ``OTHER``."""
+    if value is None or value == "":
+        return default
+    return _TEXT[value] if value in known else OTHER
 
 
 def _display_name(first: Any, last: Any) -> str:
@@ -380,7 +448,7 @@ def _display_name(first: Any, last: Any) -> str:
 
 def map_clinic(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
     """A clinic row."""
-    rid = int(_req("clinics", r, "id"))
+    rid = _rid("clinics", r)
     tz = str(_req("clinics", r, "timezone"))
     zone(tz)  # an unknown zone fails the record here, not every timestamp later
     addr = r.get("address") or {}
@@ -400,7 +468,7 @@ def map_clinic(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
 
 def map_staff(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
     """A staff row: display name only, never email or phone."""
-    rid = int(_req("users", r, "id"))
+    rid = _rid("users", r)
     goals = r.get("goals") or {}
     sales_goal = goals.get("sales_per_month")
     row = {
@@ -421,7 +489,7 @@ def map_staff(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
 
 def map_category(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
     """A category row."""
-    rid = int(_req("product_categories", r, "id"))
+    rid = _rid("product_categories", r)
     row = {"org_id": org_id, "id": rid, "name": str(r.get("name") or f"Category {rid}")}
     row["row_hash"] = row_hash(*row.values())
     return row
@@ -429,7 +497,7 @@ def map_category(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
 
 def map_service(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
     """A service row."""
-    rid = int(_req("services", r, "id"))
+    rid = _rid("services", r)
     row = {
         "org_id": org_id,
         "id": rid,
@@ -445,7 +513,7 @@ def map_service(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
 
 def map_product(org_id: int, r: dict[str, Any]) -> dict[str, Any]:
     """A product row."""
-    rid = int(_req("products", r, "id"))
+    rid = _rid("products", r)
     row = {
         "org_id": org_id,
         "id": rid,
@@ -599,14 +667,8 @@ def map_appointment(
     """An appointment row; the patient object and notes are not read."""
     s = "appointments"
     get = r.get
-    rid = get("id")
-    if rid is None or rid == "":
-        raise _missing(s, r, "id")
-    rid = int(rid)
-    clinic_id = get("clinic_id")
-    if clinic_id is None or clinic_id == "":
-        raise _missing(s, r, "clinic_id")
-    clinic_id = int(clinic_id)
+    rid = _rid(s, r)
+    clinic_id = _rid(s, r, "clinic_id")
     tz = zones.get(clinic_id)
     if tz is None:
         raise RecordInvalid(s, rid, "clinic_id (unknown clinic)")
@@ -616,9 +678,7 @@ def map_appointment(
     end_local = get("end")
     if end_local is None or end_local == "":
         raise _missing(s, r, "end")
-    status = get("status")
-    if status is None or status == "":
-        raise _missing(s, r, "status")
+    status = _status(s, rid, get("status"), APPOINTMENT_STATUSES)
     start_local, end_local = str(start_local), str(end_local)
     start_at = local_to_utc(start_local, tz)
     end_at = local_to_utc(end_local, tz)
@@ -631,7 +691,7 @@ def map_appointment(
             org_id,
             rid,
             i,
-            _opt_int(sv.get("id")),
+            _ref(sv.get("id")),
             _opt_int(sv.get("duration_minutes")),
         )
         for i, sv in enumerate(get("services") or ())
@@ -640,9 +700,9 @@ def map_appointment(
         org_id,
         rid,
         clinic_id,
-        provider_id if type(provider_id) is int else _opt_int(provider_id),
-        _TEXT[get("kind") or "in_person"],
-        _TEXT[status],
+        _ref(provider_id),
+        _one_of(get("kind"), APPOINTMENT_KINDS, "in_person"),
+        status,
         start_at,
         end_at,
         _DATES[start_local[:10]],
@@ -650,7 +710,7 @@ def map_appointment(
         local_to_utc(get("booked_at"), tz),
         canceled_at,
         None if canceled_at is None else int((start_at - canceled_at) / _MINUTE),
-        None if booked_via is None else _TEXT[booked_via],
+        _one_of(booked_via, BOOKED_VIA, None),
         bool(get("is_new_patient", False)),
         local_to_utc(get("updated_at"), tz),
     )
@@ -675,20 +735,12 @@ def map_invoice(
     """
     s = "invoices"
     get = r.get
-    rid = get("id")
-    if rid is None or rid == "":
-        raise _missing(s, r, "id")
-    rid = int(rid)
-    clinic_id = get("clinic_id")
-    if clinic_id is None or clinic_id == "":
-        raise _missing(s, r, "clinic_id")
-    clinic_id = int(clinic_id)
+    rid = _rid(s, r)
+    clinic_id = _rid(s, r, "clinic_id")
     tz = zones.get(clinic_id)
     if tz is None:
         raise RecordInvalid(s, rid, "clinic_id (unknown clinic)")
-    status = get("status")
-    if status is None or status == "":
-        raise _missing(s, r, "status")
+    status = _status(s, rid, get("status"), INVOICE_STATUSES)
     created_local = get("created_at")
     if created_local is None or created_local == "":
         raise _missing(s, r, "created_at")
@@ -709,10 +761,10 @@ def map_invoice(
         rid,
         None if number is None else str(number),
         clinic_id,
-        _TEXT[status],
-        _TEXT[get("invoice_type") or "procedure"],
-        appointment_id if type(appointment_id) is int else _opt_int(appointment_id),
-        employee_id if type(employee_id) is int else _opt_int(employee_id),
+        status,
+        _one_of(get("invoice_type"), INVOICE_TYPES, "procedure"),
+        _ref(appointment_id),
+        _ref(employee_id),
         local_to_utc(created_local, tz),
         day,
         local_to_utc(get("paid_at"), tz),
@@ -728,9 +780,7 @@ def map_invoice(
     items = []
     for it in get("items") or ():
         iget = it.get
-        item_id = iget("id")
-        if item_id is None or item_id == "":
-            raise _missing(s, it, "id")
+        item_id = _rid(s, it)
         item_type = iget("item_type")
         if item_type is None or item_type == "":
             raise _missing(s, it, "item_type")
@@ -742,13 +792,13 @@ def map_invoice(
         items.append(
             (
                 org_id,
-                int(item_id),
+                item_id,
                 rid,
-                _TEXT[item_type],
-                service_id if type(service_id) is int else _opt_int(service_id),
-                product_id if type(product_id) is int else _opt_int(product_id),
+                _one_of(item_type, ITEM_TYPES),
+                _ref(service_id),
+                _ref(product_id),
                 None if name is None else _TEXT[name] if name in item_names else CUSTOM_ITEM,
-                category_id if type(category_id) is int else _opt_int(category_id),
+                _ref(category_id),
                 qty,
                 unit,
                 # Item value is unit price times quantity, before discounts (AR's "subtotal").
@@ -756,22 +806,20 @@ def map_invoice(
                 money[iget("discount")],
                 money[iget("tax")],
                 money[iget("total")],
-                item_employee if type(item_employee) is int else _opt_int(item_employee),
+                _ref(item_employee),
                 money[iget("wallet_debit")],
             )
         )
     payments = []
     for p in get("payments") or ():
-        pay_id = p.get("id")
-        if pay_id is None or pay_id == "":
-            raise _missing(s, p, "id")
+        pay_id = _rid(s, p)
         paid = p.get("paid_at")
         payments.append(
             (
                 org_id,
-                int(pay_id),
+                pay_id,
                 rid,
-                _TEXT[p.get("method") or "other"],
+                _one_of(p.get("method"), PAYMENT_METHODS),
                 money[p.get("amount")],
                 local_to_utc(paid, tz),
                 _DATES[paid[:10]] if paid else day,
@@ -782,20 +830,18 @@ def map_invoice(
     if raw_refunds:
         refunds = []
         for f in raw_refunds:
-            refund_id = f.get("id")
-            if refund_id is None or refund_id == "":
-                raise _missing(s, f, "id")
+            refund_id = _rid(s, f)
             when = f.get("refunded_at")
             destination = f.get("destination")
             refunds.append(
                 (
                     org_id,
-                    int(refund_id),
+                    refund_id,
                     rid,
                     money[f.get("amount")],
                     local_to_utc(when, tz),
                     _DATES[when[:10]] if when else day,
-                    None if destination is None else _TEXT[destination],
+                    _one_of(destination, REFUND_DESTINATIONS, None),
                 )
             )
     h = content_hash(row, items, payments, refunds)

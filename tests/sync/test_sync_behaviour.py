@@ -18,7 +18,14 @@ from aiq.errors import Locked
 from aiq.sandbox.server import RunningSandbox
 from aiq.store.db import Store
 from aiq.store.locks import SyncLock
-from aiq.store.models import SyncRun, SyncRunStream, SyncStreamState, metadata, table_of
+from aiq.store.models import (
+    Appointment,
+    SyncRun,
+    SyncRunStream,
+    SyncStreamState,
+    metadata,
+    table_of,
+)
 from aiq.sync.engine import SyncEngine, SyncOptions, SyncReport
 from tests.phi import find_phi
 from tests.sync.conftest import SyncFn
@@ -242,6 +249,37 @@ def test_bad_record_is_skipped_and_new_fields_reported(store: Store, org_id: int
 
 
 PATIENT = "someone@patient.example"
+
+
+def test_enumerated_fields_keep_only_ar_s_values_and_ids_must_fit(
+    store: Store, org_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Text typed where AR has a fixed set of values is never stored; a huge id is one skip."""
+    appt = _appointment
+    appointments: list[Any] = [
+        appt(10),  # good
+        appt(11, status="Jane Roe"),  # a status that is a person: unusable, skipped
+        appt(12, kind=PATIENT, booked_via="Jane Roe"),  # kept, as "other"
+        appt(13, provider_id=2**70),  # a reference the database cannot hold
+        appt(2**63),  # an id it cannot hold (AR's pages are in id order)
+    ]
+    caplog.set_level("DEBUG")
+    report = _sync_appointments(store, org_id, [CLINIC], appointments)
+    appts = next(s for s in report.streams if s.stream == "appointments")
+    assert report.status == "partial" and appts.inserted == 2 and appts.skipped == 3, appts
+    assert (
+        "appointments record 11: required field 'status' is not one of the values AR documents"
+        in caplog.text
+    )
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(table_of(Appointment).c.id, table_of(Appointment).c.kind,
+                   table_of(Appointment).c.booked_via).order_by(table_of(Appointment).c.id)
+        ).all()  # fmt: skip
+        runs = [dict(r) for r in conn.execute(select(table_of(SyncRunStream))).mappings()]
+    assert [tuple(r) for r in rows] == [(10, "in_person", None), (12, "other", "other")]
+    everything = repr((report, rows, runs)) + caplog.text
+    assert "Jane Roe" not in everything and "patient.example" not in everything
 
 
 def test_hostile_records_are_skipped_one_by_one_and_never_quoted(
