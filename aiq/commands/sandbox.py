@@ -133,7 +133,7 @@ def serve(
         took = time.perf_counter() - started
         typer.echo(
             f"{len(practice.appointments):,} appointments and {len(practice.invoices):,} "
-            f"invoices in {took:.1f}s; now is {running.sandbox.now:%Y-%m-%d %H:%M}.",
+            f"invoices in {took:.1f}s; now is {running.sandbox.now:%Y-%m-%d %H:%M} (clinic time).",
             err=True,
         )
         typer.echo(f"AR sandbox at {running.base_url}", err=True)

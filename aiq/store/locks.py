@@ -132,7 +132,7 @@ def _holder() -> dict[str, Any]:
     return {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        "since": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
     }
 
 
@@ -234,9 +234,10 @@ class SyncLock:
         if row is None:
             return "holder unknown"
         name, addr, start = row
-        return (
-            f"{name or 'a session'} from {addr or 'local socket'} since {start:%Y-%m-%d %H:%M:%S}"
-        )
+        if start.tzinfo is not None:
+            start = start.astimezone(UTC)
+        where = f"{name or 'a session'} from {addr or 'local socket'}"
+        return f"{where} since {start:%Y-%m-%d %H:%M:%S} UTC"
 
     def release(self) -> None:
         """Let go of the lock (safe to call twice)."""
