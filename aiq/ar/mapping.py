@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -292,49 +292,58 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from None
 
 
-def _day_offset(tz: ZoneInfo) -> Callable[[str], timedelta | None]:
-    def offset(day: str) -> timedelta | None:
+class Clock:
+    """A time zone's clock: AR local timestamps ("YYYY-MM-DD HH:MM:SS", no offset) as naive UTC.
+
+    Same result as ``astimezone`` with fold=0. It remembers each local day's UTC offset (or that
+    the offset changes that day, a DST shift, whose timestamps are converted one by one): one
+    lookup per day serves every timestamp in it. A mapping takes its record's clock once
+    (``clock(tz)``), then converts each timestamp with ``utc``.
+    """
+
+    __slots__ = ("_offsets", "tz")
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._offsets: _Memo[timedelta | None] = _Memo(self._day_offset, 20_000)
+
+    def _day_offset(self, day: str) -> timedelta | None:
         d = _DATES[day]
-        start = datetime(d.year, d.month, d.day, tzinfo=tz).utcoffset()
-        end = datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=tz).utcoffset()
-        # A day on which the offset changes (a DST shift) is converted timestamp by timestamp.
+        start = datetime(d.year, d.month, d.day, tzinfo=self.tz).utcoffset()
+        end = datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=self.tz).utcoffset()
         return start if start == end else None
 
-    return offset
-
-
-# Per zone: a clinic-local day ("YYYY-MM-DD") -> its UTC offset, or None when the offset changes
-# that day. One lookup per zone and day serves every timestamp in it (a sync converts millions).
-_DAY_OFFSETS: dict[ZoneInfo, _Memo[timedelta | None]] = {}
-
-
-def _offsets_of(tz: ZoneInfo) -> _Memo[timedelta | None]:
-    memo = _DAY_OFFSETS.get(tz)
-    if memo is None:
-        memo = _DAY_OFFSETS.setdefault(tz, _Memo(_day_offset(tz), 20_000))
-    return memo
-
-
-def local_to_utc(value: str | None, tz: ZoneInfo) -> datetime | None:
-    """An AR local timestamp ("YYYY-MM-DD HH:MM:SS", no offset) as naive UTC.
-
-    Same result as ``astimezone`` with fold=0.
-    """
-    if not value:
-        return None
-    if len(value) == 19:  # the usual form, with no offset and no fraction
-        offset = _offsets_of(tz)[value[:10]]
-        if offset is not None:
-            return _fromisoformat(value) - offset
-    local = _fromisoformat(value)
-    if local.tzinfo is not None:  # tolerate an offset if AR ever sends one
-        return local.astimezone(UTC).replace(tzinfo=None)
-    offset = local.replace(tzinfo=tz).utcoffset()
-    assert offset is not None
-    return local - offset
+    def utc(self, value: str | None) -> datetime | None:
+        """The naive UTC time of the local timestamp ``value`` (None for none)."""
+        if not value:
+            return None
+        if len(value) == 19:  # the usual form, with no offset and no fraction
+            offset = self._offsets[value[:10]]
+            if offset is not None:
+                return _fromisoformat(value) - offset
+        local = _fromisoformat(value)
+        if local.tzinfo is not None:  # tolerate an offset if AR ever sends one
+            return local.astimezone(UTC).replace(tzinfo=None)
+        offset = local.replace(tzinfo=self.tz).utcoffset()
+        assert offset is not None
+        return local - offset
 
 
 _fromisoformat = datetime.fromisoformat
+_CLOCKS: dict[ZoneInfo, Clock] = {}
+
+
+def clock(tz: ZoneInfo) -> Clock:
+    """The clock of the zone ``tz`` (one per zone, kept)."""
+    c = _CLOCKS.get(tz)
+    if c is None:
+        c = _CLOCKS.setdefault(tz, Clock(tz))
+    return c
+
+
+def local_to_utc(value: str | None, tz: ZoneInfo) -> datetime | None:
+    """An AR local timestamp ("YYYY-MM-DD HH:MM:SS", no offset) as naive UTC (``Clock.utc``)."""
+    return clock(tz).utc(value)
 
 
 def local_date(value: str) -> date:
@@ -628,11 +637,15 @@ def as_dict(columns: tuple[str, ...], row: Row) -> dict[str, Any]:
 
 
 class MappedAppointment:
-    """An appointment row and its service links, as tuples in column order."""
+    """An appointment row and its service links, as tuples in column order.
+
+    Tuples of plain values, not lists: the garbage collector stops tracking such a tuple at its
+    first pass, so the rows a sync holds between writes cost it nothing after that.
+    """
 
     __slots__ = ("row", "services")
 
-    def __init__(self, row: Row, services: list[Row]) -> None:
+    def __init__(self, row: Row, services: tuple[Row, ...]) -> None:
         self.row = row
         self.services = services
 
@@ -641,12 +654,17 @@ class MappedAppointment:
 
 
 class MappedInvoice:
-    """An invoice row with its items, payments and refunds, as tuples in column order."""
+    """An invoice row with its items, payments and refunds, as tuples in column order (tuples,
+    like ``MappedAppointment``'s)."""
 
     __slots__ = ("items", "payments", "refunds", "row")
 
     def __init__(
-        self, row: Row, items: list[Row], payments: list[Row], refunds: Sequence[Row]
+        self,
+        row: Row,
+        items: tuple[Row, ...],
+        payments: tuple[Row, ...],
+        refunds: tuple[Row, ...],
     ) -> None:
         self.row = row
         self.items = items
@@ -680,22 +698,25 @@ def map_appointment(
         raise _missing(s, r, "end")
     status = _status(s, rid, get("status"), APPOINTMENT_STATUSES)
     start_local, end_local = str(start_local), str(end_local)
-    start_at = local_to_utc(start_local, tz)
-    end_at = local_to_utc(end_local, tz)
+    utc = clock(tz).utc
+    start_at = utc(start_local)
+    end_at = utc(end_local)
     assert start_at is not None and end_at is not None
-    canceled_at = local_to_utc(get("canceled_at"), tz)
+    canceled_at = utc(get("canceled_at"))
     provider_id = get("provider_id")
     booked_via = get("booked_via")
-    services = [
-        (
-            org_id,
-            rid,
-            i,
-            _ref(sv.get("id")),
-            _opt_int(sv.get("duration_minutes")),
-        )
-        for i, sv in enumerate(get("services") or ())
-    ]
+    services = tuple(
+        [
+            (
+                org_id,
+                rid,
+                i,
+                _ref(sv.get("id")),
+                _opt_int(sv.get("duration_minutes")),
+            )
+            for i, sv in enumerate(get("services") or ())
+        ]
+    )
     row = (
         org_id,
         rid,
@@ -707,12 +728,12 @@ def map_appointment(
         end_at,
         _DATES[start_local[:10]],
         int((end_at - start_at) / _MINUTE),
-        local_to_utc(get("booked_at"), tz),
+        utc(get("booked_at")),
         canceled_at,
         None if canceled_at is None else int((start_at - canceled_at) / _MINUTE),
         _one_of(booked_via, BOOKED_VIA, None),
         bool(get("is_new_patient", False)),
-        local_to_utc(get("updated_at"), tz),
+        utc(get("updated_at")),
     )
     return MappedAppointment((*row, content_hash(row, services)), services)
 
@@ -756,6 +777,7 @@ def map_invoice(
     appointment_id = get("appointment_id")
     employee_id = get("employee_id")
     money = _CENTS
+    utc = clock(tz).utc
     row = (
         org_id,
         rid,
@@ -765,17 +787,17 @@ def map_invoice(
         _one_of(get("invoice_type"), INVOICE_TYPES, "procedure"),
         _ref(appointment_id),
         _ref(employee_id),
-        local_to_utc(created_local, tz),
+        utc(created_local),
         day,
-        local_to_utc(get("paid_at"), tz),
-        local_to_utc(get("voided_at"), tz),
+        utc(get("paid_at")),
+        utc(get("voided_at")),
         money[subtotal],
         money[get("discount")],
         money[get("tax")],
         money[get("tip")],
         money[get("processing_fee")],
         money[total],
-        local_to_utc(get("updated_at"), tz),
+        utc(get("updated_at")),
     )
     items = []
     for it in get("items") or ():
@@ -821,14 +843,13 @@ def map_invoice(
                 rid,
                 _one_of(p.get("method"), PAYMENT_METHODS),
                 money[p.get("amount")],
-                local_to_utc(paid, tz),
+                utc(paid),
                 _DATES[paid[:10]] if paid else day,
             )
         )
-    refunds: list[Row] | tuple[()] = ()
+    refunds: list[Row] = []
     raw_refunds = get("refunds")
     if raw_refunds:
-        refunds = []
         for f in raw_refunds:
             refund_id = _rid(s, f)
             when = f.get("refunded_at")
@@ -839,10 +860,10 @@ def map_invoice(
                     refund_id,
                     rid,
                     money[f.get("amount")],
-                    local_to_utc(when, tz),
+                    utc(when),
                     _DATES[when[:10]] if when else day,
                     _one_of(destination, REFUND_DESTINATIONS, None),
                 )
             )
     h = content_hash(row, items, payments, refunds)
-    return MappedInvoice((*row, h), items, payments, refunds)
+    return MappedInvoice((*row, h), tuple(items), tuple(payments), tuple(refunds))
