@@ -312,6 +312,7 @@ def leaks(data: bytes, sb: Sandbox, names: frozenset[str]) -> list[str]:
     return found
 
 
+@pytest.mark.slow  # two syncs through faults, about 35 s a database: make test-slow
 def test_sentry_receives_nothing_derived_from_ar_records(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
