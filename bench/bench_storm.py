@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import secrets
 import tempfile
@@ -27,9 +28,8 @@ from aiq.sandbox import Sandbox
 from aiq.sandbox.server import serve_in_thread
 from aiq.sandbox.testing import make_config
 from aiq.store.db import Store, open_store
-from aiq.sync.engine import SyncEngine, SyncOptions
 from bench.common import machine, write_section
-from tests.sync.conftest import SINCE, add_org, make_client
+from tests.sync.conftest import add_org, sync_once
 from tests.sync.storm import FUTURE_DAYS, Tally, storm_runs
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -62,22 +62,15 @@ def storm_series(dialect: str, runs: int) -> Tally:
     settings = SyncSettings(concurrency=8, future_days=FUTURE_DAYS)
     with fresh_store(dialect) as store, serve_in_thread(Sandbox(make_config(clinics=1))) as sb:
         org_id = add_org(store)
-
-        def run_sync(running, settings=None, client=None, **opts):  # type: ignore[no-untyped-def]
-            opts.setdefault("today", running.sandbox.now.date())
-            opts.setdefault("since", SINCE)
-            own = client is None
-            cl = client or make_client(running.base_url)
-            try:
-                return SyncEngine(
-                    store, cl, org_id, settings or SyncSettings(), SyncOptions(**opts)
-                ).run()
-            finally:
-                if own:
-                    cl.close()
-
         return storm_runs(
-            store, org_id, sb, run_sync, runs=runs, seed=100, settings=settings, advance=True
+            store,
+            org_id,
+            sb,
+            functools.partial(sync_once, store, org_id),
+            runs=runs,
+            seed=100,
+            settings=settings,
+            advance=True,
         )
 
 

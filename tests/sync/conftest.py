@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -68,29 +69,32 @@ def make_client(base_url: str, **kw: Any) -> ARClient:
 SyncFn = Callable[..., SyncReport]
 
 
+def sync_once(
+    store: Store,
+    org_id: int,
+    running: RunningSandbox,
+    settings: SyncSettings | None = None,
+    client: ARClient | None = None,
+    **opts: Any,
+) -> SyncReport:
+    """One sync of the org against a served sandbox (the sandbox's today, from ``SINCE``)."""
+    opts.setdefault("today", running.sandbox.now.date())
+    opts.setdefault("since", SINCE)
+    own = client is None
+    cl = client or make_client(running.base_url)
+    try:
+        return SyncEngine(
+            store, cl, org_id, settings or SyncSettings(concurrency=4), SyncOptions(**opts)
+        ).run()
+    finally:
+        if own:
+            cl.close()
+
+
 @pytest.fixture
 def run_sync(store: Store, org_id: int) -> SyncFn:
     """Run one sync of the org against a served sandbox; options as keyword arguments."""
-
-    def go(
-        running: RunningSandbox,
-        settings: SyncSettings | None = None,
-        client: ARClient | None = None,
-        **opts: Any,
-    ) -> SyncReport:
-        opts.setdefault("today", running.sandbox.now.date())
-        opts.setdefault("since", SINCE)
-        own = client is None
-        cl = client or make_client(running.base_url)
-        try:
-            return SyncEngine(
-                store, cl, org_id, settings or SyncSettings(concurrency=4), SyncOptions(**opts)
-            ).run()
-        finally:
-            if own:
-                cl.close()
-
-    return go
+    return functools.partial(sync_once, store, org_id)
 
 
-__all__ = ["SINCE", "TEST_TODAY", "add_org", "make_client"]
+__all__ = ["SINCE", "TEST_TODAY", "add_org", "make_client", "sync_once"]
