@@ -127,6 +127,15 @@ class DataSettings:
 
 
 @dataclass
+class PrivacySettings:
+    """The patient figures (rebooking, return, retention, memberships) and their small cells."""
+
+    min_cell: int = 11  # a patient figure over fewer patients is suppressed
+    patient_figures: bool = True  # the patient pass runs (false: no patient figures at all)
+    patient_pass_every_hours: int = 24  # a sync reads the whole history again this often
+
+
+@dataclass
 class Settings:
     """Every setting aiq reads, with the directories it uses."""
 
@@ -141,6 +150,7 @@ class Settings:
     sentry: SentrySettings = field(default_factory=SentrySettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     data: DataSettings = field(default_factory=DataSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     debug: bool = False
 
     @property
@@ -156,7 +166,17 @@ class Settings:
             _private_dir(d)
 
 
-SECTIONS = ("database", "ar", "sync", "daemon", "alerts", "sentry", "report", "data")
+SECTIONS = (
+    "database",
+    "ar",
+    "sync",
+    "daemon",
+    "alerts",
+    "sentry",
+    "report",
+    "data",
+    "privacy",
+)
 
 
 def default_config_dir() -> Path:
@@ -255,6 +275,8 @@ RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
     ("alerts", "anomaly_days"): (1, 90),
     ("data", "retention_days"): (0, 3650),
     ("data", "backup_keep_days"): (0, 36500),
+    ("privacy", "min_cell"): (2, 1000),
+    ("privacy", "patient_pass_every_hours"): (1, 8760),
 }
 
 

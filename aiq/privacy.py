@@ -89,6 +89,24 @@ _BY_TABLE: dict[tuple[str, str], str] = {
     ("sync_window", "window_start"): "a date window the sync read",
     ("sync_window", "window_end"): "its last date",
     ("sync_window", "rows"): "how many records the window held",
+    ("patient_pass", "as_of"): "the business date the patient pass counted to",
+    ("patient_pass", "history_from"): "the first date of the history the pass read",
+    ("patient_pass", "appointments_until"): "the last appointment date the pass read",
+    ("patient_pass", "appointments"): "how many appointment records the pass read (not patients)",
+    ("patient_pass", "invoices"): "how many invoice records the pass read (not patients)",
+    ("patient_pass", "min_cell"): "the small-cell threshold the pass applied",
+    ("patient_figure", "month"): "the month a figure is of (a cohort's first month)",
+    ("patient_figure", "figure"): "which figure (rebooking, a return rate, a cohort, members...)",
+    ("patient_figure", "scope"): "whether the figure is of the practice, a clinic or a provider",
+    ("patient_figure", "scope_id"): "that clinic's or provider's id (0: the whole practice)",
+    ("patient_figure", "months_after"): "a cohort's month after its first (0 elsewhere)",
+    ("patient_figure", "count"): "the figure's numerator: a count over at least [privacy] "
+    "min_cell patients, else null",
+    ("patient_figure", "base"): "its denominator, a count of the same kind (null when suppressed)",
+    ("patient_figure", "patients"): "how many distinct patients the figure is over: a count, "
+    "never who (null when suppressed)",
+    ("patient_figure", "suppressed"): "whether the figure was over too few patients to keep",
+    ("patient_figure", "pending"): "whether the figure's period has not ended yet",
 }
 _BY_NAME: dict[str, str] = {
     "org_id": "which practice the row belongs to",

@@ -52,6 +52,13 @@ class AppointmentsBy(StrEnum):
     day = "day"
 
 
+class RetentionBy(StrEnum):
+    """Dimensions of the rebooking rate's breakdown."""
+
+    clinic = "clinic"
+    provider = "provider"
+
+
 class CatalogBy(StrEnum):
     """Rows of the services and products reports."""
 
@@ -128,6 +135,7 @@ def build_request(
         # `[report] currency` overrides the practice's own when set to something else than USD.
         currency=configured if configured and configured != "USD" else None,
         interval_minutes=settings.daemon.interval_minutes,
+        min_cell=settings.privacy.min_cell,
     )
     if month is not None or date_from is not None or date_to is not None:
         req.period(allow_future=allow_future)
@@ -340,6 +348,34 @@ def products(
         fmt=fmt,
         today=today,
     )
+
+
+@app.command("retention")
+def retention(
+    ctx: typer.Context,
+    month: LastMonthOpt = None,
+    by: Annotated[
+        RetentionBy | None,
+        typer.Option("--by", "-b", help="Break the rebooking rate down by this dimension."),
+    ] = None,
+    org: OrgOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    today: TodayOpt = None,
+) -> None:
+    """Do patients come back: rebooking, return within 30/90/180 days, new and returning
+    revenue, memberships, and the retention cohorts (no patient identifier is kept)."""
+    from aiq.render.retention_views import show_retention
+    from aiq.reports import api
+
+    state = get_state(ctx)
+    req = build_request(state, org=org, month=month, today=today)
+    result = api.retention(state.source(), req, by=by.value if by else None)
+    show_retention(state.out(), result, fmt.value)
+    from aiq.reports.sync_health import stale_note
+
+    note = stale_note(result.freshness)
+    if note:
+        state.say(note)
 
 
 @app.command("sync")

@@ -53,6 +53,14 @@ def sync(
         bool,
         typer.Option("--dry-run", help="Read from AR and show what would change, writing nothing."),
     ] = False,
+    patients: Annotated[
+        bool,
+        typer.Option(
+            "--patients",
+            help="Run the patient pass now: read the whole history and recompute rebooking, "
+            "return, retention and memberships (otherwise nightly).",
+        ),
+    ] = False,
     wait: Annotated[
         float,
         typer.Option(
@@ -82,6 +90,7 @@ def sync(
         streams=tuple(s.strip() for s in streams.split(",") if s.strip()) if streams else None,
         lookback_days=lookback,
         dry_run=dry_run,
+        patients=patients,
         today=parse_date(today, "--today"),
         wait_seconds=wait,
     )
@@ -160,6 +169,10 @@ def render_report(state: AppState, report: SyncReport) -> None:
         f"Sync {report.status} in {report.seconds:.1f}s: {report.requests} requests; {verb} "
         f"{t.inserted:,} new, {t.changed:,} changed, {t.removed:,} removed rows."
     )
+    if report.patient_pass == "saved":
+        err.print("Patient figures recomputed (aiq report retention).")
+    elif report.patient_pass is not None:
+        err.print("Patient figures not recomputed: not every window was read; the next sync tries.")
     for stream, names in report.new_fields.items():
         err.print(f"AR sent new fields in {stream} (ignored): {', '.join(names)}")
     for s in report.streams:

@@ -145,7 +145,8 @@ def run_org(store: Any, settings: Any, request: dict[str, Any]) -> dict[str, Any
             store,
             settings,
             org,
-            SyncOptions(today=today, deep=deep),
+            # The nightly run is also the patient pass (a full read, see docs/sync.md).
+            SyncOptions(today=today, deep=deep, patients=deep),
             should_stop=lambda: _Stop.flag,
             announce=lambda m: log.info("%s", m),
             started=engine_started,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from aiq.reports.catalog import CatalogReport
     from aiq.reports.monthly import MonthlyReport
     from aiq.reports.providers import ProvidersReport
+    from aiq.reports.retention import RetentionReport
     from aiq.reports.revenue import RevenueReport
     from aiq.reports.scope import Scope
     from aiq.reports.sync_health import SyncHealth
@@ -45,6 +46,7 @@ class ReportRequest:
     today: date | None = None
     currency: str | None = None
     interval_minutes: int = 30
+    min_cell: int = 11  # [privacy] min_cell: patient figures over fewer patients are hidden
 
     @property
     def now(self) -> datetime:
@@ -173,6 +175,31 @@ def monthly(source: ReadSource, req: ReportRequest) -> MonthlyReport:
         )
     record_interrupted(source, report.sync)
     return report
+
+
+def retention(source: ReadSource, req: ReportRequest, *, by: str | None = None) -> RetentionReport:
+    """The patient figures of a month (`aiq report retention`); without one, the last full
+    month. A whole month only: the figures are counted by month."""
+    from aiq.reports.retention import retention_report
+
+    if req.date_from or req.date_to:
+        from aiq.errors import UsageError
+
+        raise UsageError(
+            "patient figures are counted by calendar month", hint="give --month YYYY-MM"
+        )
+    period = req.period() if req.month else last_full_month(req.day)
+    with source.reader() as db:
+        return retention_report(
+            db,
+            req.scope(db),
+            period.start,
+            today=req.day,
+            now=req.now,
+            interval_minutes=req.interval_minutes,
+            min_cell=req.min_cell,
+            by=by,
+        )
 
 
 def record_interrupted(source: ReadSource, health: SyncHealth) -> None:

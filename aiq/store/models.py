@@ -385,6 +385,54 @@ class RollupAppointmentsDaily(SQLModel, table=True):
     completed_minutes: int = 0
 
 
+# --- patient figures ------------------------------------------------------------------------------
+
+
+class PatientPass(SQLModel, table=True):
+    """The last patient pass of a practice: when it ran and which history it read.
+
+    The pass follows patients through AR's answers in memory (``aiq.sync.patients``); what it
+    leaves here and in ``patient_figure`` are counts and sums, never a patient id.
+    """
+
+    __tablename__ = "patient_pass"
+
+    org_id: int = Field(primary_key=True)
+    computed_at: datetime = _ts()
+    as_of: date  # the business date of the pass: "pending" is judged against it
+    history_from: date  # the first date of the history read
+    appointments_until: date  # the last appointment date read (today + future days)
+    appointments: int = 0  # records read (not patients)
+    invoices: int = 0
+    min_cell: int = 11  # the small-cell threshold the pass applied
+
+
+class PatientFigure(SQLModel, table=True):
+    """One patient-derived figure of a month, for the practice or one clinic or provider.
+
+    ``figure`` is one of ``aiq.sync.patients.FIGURES``; ``months_after`` is a retention cohort's
+    month after its first (0 elsewhere). ``count`` / ``base`` is the figure's numerator and
+    denominator (rebooked / completed appointments, returned / patients, active / cohort size,
+    members), ``amount_cents`` a sum of money, ``patients`` how many distinct patients it is over.
+    A suppressed figure (too few patients) keeps none of them: all are null.
+    """
+
+    __tablename__ = "patient_figure"
+
+    org_id: int = Field(primary_key=True)
+    month: date = Field(primary_key=True)  # the first day of the month (a cohort's month)
+    figure: str = Field(primary_key=True, max_length=24)
+    scope: str = Field(primary_key=True, max_length=12)  # practice | clinic | provider
+    scope_id: int = _big(primary_key=True)  # the clinic's or provider's AR id; 0: the practice
+    months_after: int = Field(default=0, primary_key=True)
+    count: int | None = _big(nullable=True)
+    base: int | None = _big(nullable=True)
+    patients: int | None = Field(default=None)
+    amount_cents: int | None = _big(nullable=True)
+    suppressed: bool = False
+    pending: bool = False
+
+
 class AuditLog(SQLModel, table=True):
     """Administrative operations, append-only and hash-chained (see ``aiq.audit``)."""
 

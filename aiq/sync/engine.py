@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from aiq.ar import mapping
+from aiq.ar import patients as patient_facts
 from aiq.ar.client import ARClient, PageNumberPaginator
 from aiq.ar.streams import ALL_STREAMS, REFERENCE_STREAMS, WINDOWED_STREAMS
 from aiq.clock import utcnow
-from aiq.config import SyncSettings
+from aiq.config import PrivacySettings, SyncSettings
 from aiq.errors import (
     AiqError,
     Interrupted,
@@ -44,6 +45,7 @@ from aiq.store.models import (
     Staff,
     table_of,
 )
+from aiq.sync import patients
 from aiq.sync.plan import (
     PAGES_PER_REQUEST_WINDOW,
     RequestWindow,
@@ -83,6 +85,7 @@ class SyncOptions:
     today: date | None = None
     wait_seconds: float = 0.0
     deep: bool = False  # re-read the deep window now, whenever the last deep read was
+    patients: bool = False  # run the patient pass now (a full read), whenever the last one was
 
 
 @dataclass
@@ -138,6 +141,7 @@ class SyncReport:
     new_fields: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     requests: int = 0
+    patient_pass: str | None = None  # "saved", or why a pass that ran saved nothing
 
     def totals(self) -> Counts:
         """Rows inserted, changed and removed over every stream."""
@@ -176,6 +180,7 @@ class SyncReport:
             "rows_removed": totals.removed,
             "new_upstream_fields": self.new_fields,
             "errors": self.errors,
+            "patient_pass": self.patient_pass,
             "streams": [s.figures() for s in self.streams],
         }
 
@@ -200,12 +205,15 @@ class SyncEngine:
         *,
         progress: ProgressFn | None = None,
         should_stop: Callable[[], bool] | None = None,
+        privacy: PrivacySettings | None = None,
     ) -> None:
         self.store = store
         self.client = client
         self.org_id = org_id
         self.settings = settings
         self.options = options or SyncOptions()
+        self.privacy = privacy or PrivacySettings()
+        self._tap: patients.PatientTap | None = None
         self.progress = progress
         self.should_stop = should_stop or (lambda: False)
         streams = self.options.streams or ALL_STREAMS
@@ -215,6 +223,16 @@ class SyncEngine:
                 f"unknown stream {', '.join(unknown)}", hint=f"choose from {', '.join(ALL_STREAMS)}"
             )
         self.streams = [s for s in ALL_STREAMS if s in streams]
+        if self.options.patients and not {"appointments", "invoices"} <= set(self.streams):
+            raise UsageError(
+                "the patient pass reads appointments and invoices",
+                hint="drop --streams, or give both",
+            )
+        if self.options.patients and self.options.dry_run:
+            raise UsageError(
+                "the patient pass writes figures; a dry run writes nothing",
+                hint="drop --patients or --dry-run",
+            )
         if any(s in WINDOWED_STREAMS for s in self.streams) and "clinics" not in self.streams:
             # Windowed records need their clinic's time zone; clinics are cheap to read.
             self.streams.insert(0, "clinics")
@@ -256,12 +274,15 @@ class SyncEngine:
             if windowed:
                 # From here a failure (a count of records AR will not give) is the streams' own.
                 self._live_reports = {s: StreamReport(s, status="running") for s in windowed}
+                self._tap = self._patient_tap(windowed)
                 planned = {s: self._plan(s) for s in windowed}
                 plans = {s: plan for s, (plan, _windows) in planned.items()}
                 if plans.get("appointments") and plans["appointments"].deep:
                     report.mode = "full" if self.options.full else "deep"
                 requests = {s: windows for s, (_plan, windows) in planned.items()}
                 report.streams.extend(self._windowed(plans, requests, unknown_fields))
+                if self._tap is not None:
+                    report.patient_pass = self._save_patient_pass(self._tap, report.streams)
         except KeyboardInterrupt as exc:
             failure = Interrupted("sync interrupted; finished windows are kept")
             failure.__cause__ = exc
@@ -269,6 +290,7 @@ class SyncEngine:
             # Anything else (a database error, a bug) still ends the run as failed in the log.
             failure = exc
         finally:
+            self._tap = None  # the patient facts live for the run, not a moment longer
             report.requests = self.client.stats.requests - requests_before
             report.new_fields = {s: sorted(v) for s, v in sorted(unknown_fields.items()) if v}
             if report.new_fields:
@@ -364,7 +386,7 @@ class SyncEngine:
     def _plan(self, stream: str) -> tuple[StreamPlan, list[RequestWindow]]:
         """The grid windows ``stream`` must read, and the request windows that read them."""
         s = self.settings
-        since = self.options.since or _months_back(self.today, s.since_months)
+        since = self._history_from()
         with self.store.connect() as conn:
             read = runlog.windows_read(conn, self.org_id, stream)
             backfill_from, last_deep = runlog.backfill_and_deep(conn, self.org_id, stream)
@@ -394,7 +416,8 @@ class SyncEngine:
                 lookback_days=lookback_days,
                 done=[w.start for w in read],
                 backfill_from=backfill_from,
-                full=self.options.full,
+                # The patient pass follows patients through the whole history: it reads it all.
+                full=self.options.full or self._tap is not None,
                 deep_due=deep_due,
                 deep_days=s.deep_days,
                 settled=settled,
@@ -419,6 +442,69 @@ class SyncEngine:
             per_day=per_day or 0.0,
         )
         return plan, windows
+
+    def _history_from(self) -> date:
+        return self.options.since or _months_back(self.today, self.settings.since_months)
+
+    def _patient_tap(self, windowed: list[str]) -> patients.PatientTap | None:
+        """A tap for the patient pass, if this run is to make one (see docs/sync.md).
+
+        The pass needs the whole history of both streams, so it makes the run a full read: the
+        first sync (which reads everything anyway), then whenever the last pass is older than
+        ``[privacy] patient_pass_every_hours`` (the daemon runs it at its deep hour), or when
+        asked (``aiq sync --patients``). A first read that a stop cut short goes on where it
+        stopped instead: starting it again to compute the figures would waste what it read.
+        """
+        p = self.privacy
+        if not p.patient_figures or self.options.dry_run:
+            return None
+        if not {"appointments", "invoices"} <= set(windowed):
+            return None
+        if self.options.patients:
+            return patients.PatientTap()
+        with self.store.connect() as conn:
+            last = patients.last_pass_at(conn, self.org_id)
+            states = [runlog.backfill_and_deep(conn, self.org_id, s) for s in windowed]
+        if any(start is not None and deep is None for start, deep in states):
+            return None
+        if last is not None and utcnow() - last < timedelta(hours=p.patient_pass_every_hours):
+            return None
+        return patients.PatientTap()
+
+    def _save_patient_pass(self, tap: patients.PatientTap, streams: list[StreamReport]) -> str:
+        """Compute the patient figures from the tap's facts and save them, if it saw everything."""
+        windowed = [sr for sr in streams if sr.stream in WINDOWED_STREAMS]
+        if not tap.complete or any(sr.status not in ("ok", "partial") for sr in windowed):
+            log.warning("patient pass: not every window was read; the figures are not updated")
+            return "incomplete"
+        history_from = self._history_from()
+        until = self.today + timedelta(days=self.settings.future_days)
+        rows = patients.compute(
+            tap.appointments.values(),
+            tap.invoices.values(),
+            history_from=history_from,
+            until=until,
+            today=self.today,
+            min_cell=self.privacy.min_cell,
+        )
+        info = patients.PassInfo(
+            computed_at=utcnow(),
+            as_of=self.today,
+            history_from=history_from,
+            appointments_until=until,
+            appointments=len(tap.appointments),
+            invoices=len(tap.invoices),
+            min_cell=self.privacy.min_cell,
+        )
+        with self.store.begin() as conn:
+            patients.save(conn, self.org_id, rows, info)
+        log.info(
+            "patient pass: %d figures from %d appointments and %d invoices",
+            len(rows),
+            info.appointments,
+            info.invoices,
+        )
+        return "saved"
 
     def _probe_density(self, stream: str, start: date, end: date) -> float:
         """Records a day of ``stream`` over ``[start, end]``, from the first page's total (one
@@ -465,6 +551,16 @@ class SyncEngine:
             else functools.partial(spec.mapper, item_names=self._item_names)
         )
         org_id, check, keep = self.org_id, watch.check, result.records.append
+        # With the patient pass on, each record also leaves a fact (its patient id beside its
+        # business fields) for the pass, in memory only.
+        fact = None
+        if self._tap is not None:
+            fact = (
+                patient_facts.appointment_fact
+                if stream == "appointments"
+                else patient_facts.invoice_fact
+            )
+        facts = result.facts
         for page in self.client.paginate(**spec.request(window.start, window.end)):
             result.requests += 1
             if self._cancel.is_set():
@@ -472,7 +568,12 @@ class SyncEngine:
             for rec in page:
                 try:
                     check(stream, rec)
-                    keep(mapper(org_id, rec, zones))
+                    mapped = mapper(org_id, rec, zones)
+                    keep(mapped)
+                    if fact is not None:
+                        f = fact(rec, mapped)
+                        if f is not None:
+                            facts.append(f)
                 except (RecordInvalid, ValueError, TypeError, AttributeError, KeyError) as exc:
                     # The message names stream, id and field, never a value (it is logged,
                     # stored in the run log and may reach Sentry).
@@ -602,6 +703,8 @@ class SyncEngine:
                         sr = reports[s]
                         sr.error = sr.error or f"window {w}: {exc}"
                         sr.status = "partial"
+                        if self._tap is not None:
+                            self._tap.complete = False  # a patient pass needs every window
                         continue
                     sr = reports[s]
                     sr.requests += res.requests
@@ -611,6 +714,9 @@ class SyncEngine:
                         if sr.skipped <= MAX_SKIPPED_REPORTED:
                             log.error("skipped %s", msg)
                         sr.error = sr.error or msg
+                    if self._tap is not None:
+                        self._tap.add(s, res.facts)
+                    res.facts = []
                     pending[s].append(res)
                     pending_rows[s] += len(res.records)
                     pending_since.setdefault(s, time.monotonic())

@@ -77,6 +77,7 @@ class WindowResult:
     skipped: list[str] = field(default_factory=list)
     requests: int = 0
     unknown_fields: set[str] = field(default_factory=set)
+    facts: list[Any] = field(default_factory=list)  # the patient pass's, never written
 
 
 class _Statistics:

@@ -66,6 +66,7 @@ def sync_org(
             options,
             progress=progress,
             should_stop=should_stop,
+            privacy=settings.privacy,
         )
         if started is not None:
             started()
