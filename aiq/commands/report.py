@@ -1,4 +1,5 @@
-"""`aiq report ...`: revenue, appointments, providers, services, products, sync, monthly.
+"""`aiq report ...`: revenue, appointments, providers, services, products, prepaid, sync,
+monthly.
 
 Each command parses its options, calls one function of ``aiq.reports.api`` and renders the
 result; the figures are defined in docs/reports.md.
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Reports from the synced data: revenue, appointments, providers, services, products, "
-    "sync health, and the monthly owner's report.\n\n"
+    "prepaid liability, sync health, and the monthly owner's report.\n\n"
     "Example: aiq report revenue --month 2026-10 --by clinic",
     no_args_is_help=True,
 )
@@ -79,6 +80,15 @@ LastMonthOpt = Annotated[
         "-m",
         metavar="YYYY-MM",
         help="The calendar month to report (default: the last full month).",
+    ),
+]
+LastShownOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--month",
+        "-m",
+        metavar="YYYY-MM",
+        help="The last of the 12 months shown (default: the last full month).",
     ),
 ]
 FromOpt = Annotated[
@@ -376,6 +386,26 @@ def retention(
     note = stale_note(result.freshness)
     if note:
         state.say(note)
+
+
+@app.command("prepaid")
+def prepaid(
+    ctx: typer.Context,
+    month: LastShownOpt = None,
+    clinic: ClinicOpt = None,
+    org: OrgOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    today: TodayOpt = None,
+) -> None:
+    """Prepaid liability: what patients hold in wallets and gift cards, month by month."""
+    from aiq.render.report_views import show_prepaid
+    from aiq.reports import api
+
+    state = get_state(ctx)
+    req = build_request(state, org=org, clinic=clinic, month=month, today=today)
+    result = api.prepaid(state.source(), req)
+    show_prepaid(state.out(), result, fmt.value)
+    _note(state, result.freshness, result.coverage)
 
 
 @app.command("sync")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from aiq.reports.appointments import AppointmentFigures, AppointmentsReport
     from aiq.reports.catalog import CatalogReport
     from aiq.reports.monthly import MonthlyReport
+    from aiq.reports.prepaid import PrepaidMonth, PrepaidReport
     from aiq.reports.providers import ProviderRow, ProvidersReport
     from aiq.reports.revenue import RevenueReport
     from aiq.reports.scope import Scope
@@ -405,6 +406,100 @@ def catalog_rows(r: CatalogReport) -> Rows:
     if r.by == "category":
         cols.remove("category")
     return Rows([row.as_dict() for row in r.rows], cols)
+
+
+# --- prepaid liability ---------------------------------------------------------------------------
+
+
+def _prepaid_month(m: PrepaidMonth) -> dict[str, Any]:
+    w, g = m.wallet, m.gift_cards
+    return {
+        "from": m.counted.start.isoformat(),
+        "to": m.counted.end.isoformat(),
+        "partial": m.partial,
+        "wallet": {
+            "credits_cents": w.credits_cents,
+            "refunds_cents": w.refunds_cents,
+            "in_cents": w.in_cents,
+            "debits_cents": w.debits_cents,
+            "payments_cents": w.payments_cents,
+            "out_cents": w.out_cents,
+            "net_cents": w.net_cents,
+            "balance_cents": w.balance_cents,
+        },
+        "gift_cards": {
+            "in_cents": g.in_cents,
+            "out_cents": g.out_cents,
+            "net_cents": g.net_cents,
+            "balance_cents": g.balance_cents,
+        },
+        "balance_cents": m.balance_cents,
+    }
+
+
+def prepaid_document(r: PrepaidReport) -> dict[str, Any]:
+    closing = r.closing
+    return _head(
+        "prepaid",
+        r.scope,
+        period=r.period.as_dict(),
+        since=r.since.isoformat(),
+        today=r.today.isoformat(),
+        has_data=r.has_data,
+        freshness=_freshness(r.freshness),
+        coverage=_coverage(r.coverage),
+        opening=None
+        if r.opening is None
+        else {k: v for k, v in _prepaid_month(r.opening).items() if k != "partial"},
+        months=[{"month": f"{m.month.start:%Y-%m}", **_prepaid_month(m)} for m in r.months],
+        balance=None
+        if closing is None
+        else {
+            "as_of": closing.counted.end.isoformat(),
+            "wallet_cents": closing.wallet.balance_cents,
+            "gift_cards_cents": closing.gift_cards.balance_cents,
+            "total_cents": closing.balance_cents,
+        },
+    )
+
+
+PREPAID_COLUMNS = (
+    "month",
+    "from",
+    "to",
+    "partial",
+    "wallet_credits_cents",
+    "wallet_refunds_cents",
+    "wallet_in_cents",
+    "wallet_debits_cents",
+    "wallet_payments_cents",
+    "wallet_out_cents",
+    "wallet_net_cents",
+    "wallet_balance_cents",
+    "gift_cards_in_cents",
+    "gift_cards_out_cents",
+    "gift_cards_net_cents",
+    "gift_cards_balance_cents",
+    "balance_cents",
+    "since",
+)
+
+
+def prepaid_rows(r: PrepaidReport) -> Rows:
+    """One row per month shown, both balances' parts flattened (``wallet_in_cents``...)."""
+    rows = []
+    for m in r.months:
+        d = _prepaid_month(m)
+        row: dict[str, Any] = {"month": f"{m.month.start:%Y-%m}"}
+        for key in ("from", "to", "partial"):
+            row[key] = d[key]
+        for part in ("wallet", "gift_cards"):
+            for key, value in d[part].items():
+                row[f"{part}_{key.removesuffix('_cents')}_cents"] = value
+        row["balance_cents"] = m.balance_cents
+        row["since"] = r.since.isoformat()
+        rows.append(row)
+    return Rows(rows, PREPAID_COLUMNS)
 
 
 # --- sync health ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aiq.reports.catalog import CatalogReport
     from aiq.reports.monthly import MonthlyReport
     from aiq.reports.period import Period
+    from aiq.reports.prepaid import PrepaidReport
     from aiq.reports.providers import ProvidersReport
     from aiq.reports.revenue import RevenueReport
     from aiq.reports.scope import Scope
@@ -576,6 +577,120 @@ def _catalog_table(out: Console, r: CatalogReport) -> None:
         soft_wrap=True,
         markup=False,
     )
+
+
+# --- prepaid liability ---------------------------------------------------------------------------
+
+
+def show_prepaid(out: Console, r: PrepaidReport, fmt: str) -> None:
+    """Wallet and gift card balances month by month, since the synced history began."""
+    _emit(
+        fmt,
+        lambda: docs.prepaid_document(r),
+        lambda: docs.prepaid_rows(r),
+        lambda: _prepaid_table(out, r),
+    )
+
+
+def _signed_money(cents: int, currency: str) -> str:
+    """A change of a balance: ``+$1,200``, ``-$300``, ``$0``."""
+    return ("+" if cents > 0 else "") + money(cents, currency, whole=True)
+
+
+def _day(d: Any) -> str:
+    return f"{d:%b} {d.day}, {d.year}"
+
+
+def prepaid_since_note(r: PrepaidReport) -> str:
+    """What the balances are: money owed since the history began, the opening unknown."""
+    return (
+        f"Balances since {r.since:%Y-%m-%d}, where the synced history begins: what patients "
+        "held before then is not known, so these are what was added since (credit bought "
+        "earlier and spent since can even make them negative)."
+    )
+
+
+def _prepaid_table(out: Console, r: PrepaidReport) -> None:
+    cur = r.scope.currency
+    last = r.closing
+    shown = f"{r.months[0].month.start:%b %Y}–{last.month.start:%b %Y} · " if last else ""
+    title = f"Prepaid liability · {r.scope.describe()} · {shown}since {r.since:%Y-%m-%d}"
+    if last is None or not r.has_data:
+        out.print(Text(title, style="bold"))
+        when = f"{r.period.start:%Y-%m}..{r.period.end:%Y-%m}"
+        if last is None:
+            out.print(
+                f"The synced history begins {r.since:%Y-%m-%d}, after {when}: no balance to show.",
+                soft_wrap=True,
+                markup=False,
+            )
+        else:
+            no_data(out, "wallet or gift card activity", r.scope, r.period)
+        return
+    top = max((abs(m.balance_cents) for m in r.months), default=0)
+    rows = []
+    for m in r.months:
+        w, g = m.wallet, m.gift_cards
+        label = f"{m.month.start:%b %Y}"
+        if m.partial:
+            label += f" ({m.counted.start.day}–{m.counted.end.day})"
+        rows.append(
+            {
+                "month": label,
+                "w_in": money(w.in_cents, cur, whole=True),
+                "w_out": money(w.out_cents, cur, whole=True),
+                "w_net": _signed_money(w.net_cents, cur),
+                "w_bal": money(w.balance_cents, cur, whole=True),
+                "g_in": money(g.in_cents, cur, whole=True),
+                "g_out": money(g.out_cents, cur, whole=True),
+                "g_net": _signed_money(g.net_cents, cur),
+                "g_bal": money(g.balance_cents, cur, whole=True),
+                "total": money(m.balance_cents, cur, whole=True),
+                "bar": bar(m.balance_cents, top, 12),
+            }
+        )
+    if r.opening is not None:
+        o = r.opening
+        rows.insert(
+            0,
+            {
+                "month": f"from {r.since:%Y-%m-%d}",
+                "w_in": money(o.wallet.in_cents, cur, whole=True),
+                "w_out": money(o.wallet.out_cents, cur, whole=True),
+                "w_bal": money(o.wallet.balance_cents, cur, whole=True),
+                "g_in": money(o.gift_cards.in_cents, cur, whole=True),
+                "g_out": money(o.gift_cards.out_cents, cur, whole=True),
+                "g_bal": money(o.gift_cards.balance_cents, cur, whole=True),
+                "total": money(o.balance_cents, cur, whole=True),
+            },
+        )
+    fitted_table(
+        out,
+        [
+            Col("month", "Month"),
+            Col("w_in", "Wallet in", numeric=True, drop=5),
+            Col("w_out", "Wallet out", numeric=True, drop=6),
+            Col("w_net", "Wallet +/-", numeric=True, drop=3),
+            Col("w_bal", "Wallets", numeric=True),
+            Col("g_in", "Gift in", numeric=True, drop=7),
+            Col("g_out", "Gift out", numeric=True, drop=8),
+            Col("g_net", "Gift +/-", numeric=True, drop=4),
+            Col("g_bal", "Gift cards", numeric=True),
+            Col("total", "Owed", numeric=True),
+            Col("bar", "", drop=2),
+        ],
+        rows,
+        title=title,
+        styles=["dim" if r.opening is not None and i == 0 else None for i in range(len(rows))],
+    )
+    out.print(
+        f"Owed to patients on {_day(last.counted.end)}: "
+        f"{money(last.balance_cents, cur)} ({money(last.wallet.balance_cents, cur)} in wallets, "
+        f"{money(last.gift_cards.balance_cents, cur)} on gift cards).",
+        soft_wrap=True,
+        markup=False,
+    )
+    out.print(Text(prepaid_since_note(r), style="dim"), soft_wrap=True)
 
 
 # --- sync health ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aiq.reports.appointments import AppointmentsReport
     from aiq.reports.catalog import CatalogReport
     from aiq.reports.monthly import MonthlyReport
+    from aiq.reports.prepaid import PrepaidReport
     from aiq.reports.providers import ProvidersReport
     from aiq.reports.retention import RetentionReport
     from aiq.reports.revenue import RevenueReport
@@ -199,6 +200,23 @@ def retention(source: ReadSource, req: ReportRequest, *, by: str | None = None) 
             interval_minutes=req.interval_minutes,
             min_cell=req.min_cell,
             by=by,
+        )
+
+
+def prepaid(source: ReadSource, req: ReportRequest) -> PrepaidReport:
+    """Prepaid liability (`aiq report prepaid`): wallets and gift cards, the 12 months up to
+    ``--month`` (by default the last full month)."""
+    from aiq.reports.prepaid import prepaid_report
+
+    last = req.period() if req.month else last_full_month(req.day)
+    with source.reader() as db:
+        return prepaid_report(
+            db,
+            req.scope(db),
+            last,
+            today=req.day,
+            now=req.now,
+            interval_minutes=req.interval_minutes,
         )
 
 

@@ -173,3 +173,15 @@ def last_full_month(today: date) -> Period:
     """The last calendar month that has ended."""
     first = add_months(month_start(today), -1)
     return Period(first, month_end(first), True)
+
+
+def month_of(day: date) -> Period:
+    """The calendar month holding ``day``."""
+    first = month_start(day)
+    return Period(first, month_end(first), True)
+
+
+def months_up_to(last: Period, count: int) -> list[Period]:
+    """``count`` calendar months, oldest first, the last being the month ``last`` starts in."""
+    first = month_start(last.start)
+    return [month_of(add_months(first, i - count + 1)) for i in range(count)]

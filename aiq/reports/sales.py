@@ -14,7 +14,7 @@ the lines of one group into a ``SalesSummary``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -233,6 +233,21 @@ _KEYS = {
 }
 
 
+_SUMS = (
+    "sum(quantity_milli), sum(value_cents), sum(discount_cents), sum(tax_cents), sum(tip_cents),"
+    " sum(fee_cents), sum(wallet_debit_cents), sum(amount_cents), sum(invoices)"
+)
+
+
+def _rollup_where(scope: Scope, employee_filter: bool) -> str:
+    where = "org_id = :org and local_date >= :start and local_date <= :end"
+    if scope.clinic_id is not None:
+        where += " and clinic_id = :clinic"
+    if scope.provider_id is not None and employee_filter:
+        where += " and employee_id = :provider"
+    return where
+
+
 def sales_lines(
     db: Reader,
     scope: Scope,
@@ -247,17 +262,8 @@ def sales_lines(
     ``key`` is ``clinic``, ``employee``, ``category``, ``day`` or None (one group, keyed None).
     """
     kc = f"{_KEYS[key]}, " if key is not None else ""
-    where = "org_id = :org and local_date >= :start and local_date <= :end"
-    if scope.clinic_id is not None:
-        where += " and clinic_id = :clinic"
-    if scope.provider_id is not None and employee_filter:
-        where += " and employee_id = :provider"
-    sql = (
-        f"select {kc}line, sum(quantity_milli), sum(value_cents), sum(discount_cents),"
-        " sum(tax_cents), sum(tip_cents), sum(fee_cents), sum(wallet_debit_cents),"
-        f" sum(amount_cents), sum(invoices) from rollup_sales_daily where {where}"
-        f" group by {kc}line"
-    )
+    where = _rollup_where(scope, employee_filter)
+    sql = f"select {kc}line, {_SUMS} from rollup_sales_daily where {where} group by {kc}line"
     out: dict[Any, list[LineSums]] = defaultdict(list)
     for row in db.rows(
         sql,
@@ -271,6 +277,46 @@ def sales_lines(
         line = str(vals[0])
         out[k].append(LineSums(line, *(int(v or 0) for v in vals[1:])))
     return dict(out)
+
+
+def period_case(column: str, periods: Sequence[Period]) -> tuple[str, dict[str, Any]]:
+    """A SQL expression numbering the period ``column`` falls in (0 for the first of
+    ``periods``; null in none), and its parameters: one query groups several periods.
+
+    The periods must not overlap. Select it under an alias and group by the alias (Postgres
+    takes a GROUP BY expression holding parameters for another one than the select list's).
+    """
+    whens = " ".join(
+        f"when {column} >= :p{i}_start and {column} <= :p{i}_end then {i}"
+        for i in range(len(periods))
+    )
+    params: dict[str, Any] = {}
+    for i, p in enumerate(periods):
+        params[f"p{i}_start"], params[f"p{i}_end"] = p.start, p.end
+    return f"case {whens} end", params
+
+
+def sales_lines_by_period(
+    db: Reader, scope: Scope, periods: Sequence[Period]
+) -> list[list[LineSums]]:
+    """The rollup's line sums of each of ``periods`` (which must not overlap), in one query.
+
+    ``summarize`` turns each period's lines into its Sales Summary.
+    """
+    out: list[list[LineSums]] = [[] for _ in periods]
+    if not periods:
+        return out
+    bucket, params = period_case("local_date", periods)
+    sql = (
+        f"select {bucket} as period_no, line, {_SUMS} from rollup_sales_daily"
+        f" where {_rollup_where(scope, True)} group by period_no, line"
+    )
+    start, end = min(p.start for p in periods), max(p.end for p in periods)
+    for row in db.rows(sql, **scope.params(start, end), **params):
+        if row[0] is None:
+            continue  # a date between the periods
+        out[int(row[0])].append(LineSums(str(row[1]), *(int(v or 0) for v in row[2:])))
+    return out
 
 
 @dataclass

@@ -123,6 +123,7 @@ def test_every_report_runs_in_every_format(
         ["products", "--by", "category"],
         ["revenue", "--by", "payment-method"],
         ["revenue", "--by", "day", "--clinic", "Scottsdale"],
+        ["prepaid"],
     ]
     for cmd in commands:
         for fmt in ("table", "json", "ndjson", "csv"):
@@ -178,7 +179,16 @@ def test_appointments_may_look_ahead(capsys: pytest.CaptureFixture[str], hand_ur
 def test_an_empty_database_says_run_sync_first(
     capsys: pytest.CaptureFixture[str], db_url: str
 ) -> None:
-    for cmd in ("revenue", "appointments", "providers", "services", "products", "sync", "monthly"):
+    for cmd in (
+        "revenue",
+        "appointments",
+        "providers",
+        "services",
+        "products",
+        "prepaid",
+        "sync",
+        "monthly",
+    ):
         r = aiq(capsys, "--db", db_url, "report", cmd)
         assert r.code == 1, (cmd, r.err)
         assert "run aiq sync first" in r.err

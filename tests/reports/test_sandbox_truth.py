@@ -169,3 +169,110 @@ def test_revenue_still_matches_after_the_clock_moves(
         if month in before and before[month].as_dict() != got:
             changed = True
     assert changed  # the past did change (refunds, voids, late payments), and aiq followed
+
+
+def truth_prepaid(
+    truth: dict[str, Any], periods: list[Period], clinic: int | None
+) -> list[Counter[str]]:
+    """docs/reports.md's prepaid flows of each period, straight from the sandbox's invoices."""
+    out: list[Counter[str]] = [Counter() for _ in periods]
+
+    def add(ts: str | None, fallback: str, figure: str, amount: int) -> None:
+        day = date.fromisoformat((ts or fallback)[:10])
+        for i, p in enumerate(periods):
+            if p.start <= day <= p.end:
+                out[i][figure] += amount
+
+    for inv in truth["invoices"]:
+        if clinic is not None and inv["clinic_id"] != clinic:
+            continue
+        created = inv["created_at"]
+        if inv["status"] in COUNTED:
+            for it in inv["items"]:
+                value = cents(Decimal(it["unit_price"]) * Decimal(it["quantity"]))
+                if it["item_type"] in ("package", "deposit"):
+                    add(created, "", "wallet_credits", value)
+                elif it["item_type"] == "egift":
+                    add(created, "", "gift_in", value)
+                add(created, "", "wallet_debits", cents(it["wallet_debit"]))
+            for p in inv["payments"]:
+                if p["method"] == "wallet":
+                    add(p["paid_at"], created, "wallet_payments", cents(p["amount"]))
+                elif p["method"] == "egift":
+                    add(p["paid_at"], created, "gift_out", cents(p["amount"]))
+        if inv["status"] != "void":
+            for rf in inv["refunds"]:
+                if rf["destination"] == "wallet":
+                    add(rf["refunded_at"], created, "wallet_refunds", cents(rf["amount"]))
+    return out
+
+
+def test_prepaid_matches_the_sandbox_truth(
+    store: Store,
+    org_id: int,
+    served: RunningSandbox,
+    run_sync: SyncFn,
+) -> None:
+    report = run_sync(served)
+    assert report.status == "ok", report.errors
+    sb = served.sandbox
+    truth = sb.truth()
+    today = sb.now.date()
+    first_sale = min(date.fromisoformat(inv["created_at"][:10]) for inv in truth["invoices"])
+    clinics = {c["id"]: c["name"] for c in truth["clinics"]}
+    checked = 0
+    seen: Counter[str] = Counter()
+    for month in ("2026-03", "2026-10", f"{today:%Y-%m}"):
+        for clinic in [None, *clinics]:
+            name = None if clinic is None else clinics[clinic]
+            r = api.prepaid(store, ReportRequest(month=month, clinic=name, today=today))
+            assert r.since <= first_sale  # the whole history is counted
+            assert r.coverage is not None and r.coverage.complete
+            rows = [*([r.opening] if r.opening is not None else []), *r.months]
+            want = truth_prepaid(truth, [m.counted for m in rows], clinic)
+            # Nothing before the history's first date, so the balances are the truth's sums.
+            wallet = gift = 0
+            for m, t in zip(rows, want, strict=True):
+                w_in = t["wallet_credits"] + t["wallet_refunds"]
+                w_out = t["wallet_debits"] + t["wallet_payments"]
+                wallet += w_in - w_out
+                gift += t["gift_in"] - t["gift_out"]
+                got = (
+                    m.wallet.credits_cents,
+                    m.wallet.refunds_cents,
+                    m.wallet.debits_cents,
+                    m.wallet.payments_cents,
+                    m.wallet.in_cents,
+                    m.wallet.out_cents,
+                    m.wallet.balance_cents,
+                    m.gift_cards.in_cents,
+                    m.gift_cards.out_cents,
+                    m.gift_cards.balance_cents,
+                )
+                assert got == (
+                    t["wallet_credits"],
+                    t["wallet_refunds"],
+                    t["wallet_debits"],
+                    t["wallet_payments"],
+                    w_in,
+                    w_out,
+                    wallet,
+                    t["gift_in"],
+                    t["gift_out"],
+                    gift,
+                ), (month, clinic, m.month.label)
+                seen.update(+t)
+                checked += 1
+    assert checked >= 3 * 3 * 12
+    # Every flow was there to be counted, refunds into the wallet too.
+    assert set(seen) == {
+        "wallet_credits",
+        "wallet_refunds",
+        "wallet_debits",
+        "wallet_payments",
+        "gift_in",
+        "gift_out",
+    }
+    # This month runs to today.
+    now = api.prepaid(store, ReportRequest(month=f"{today:%Y-%m}", today=today)).months[-1]
+    assert now.partial and now.counted.end == today
