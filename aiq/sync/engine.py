@@ -278,7 +278,8 @@ class SyncEngine:
                 planned = {s: self._plan(s) for s in windowed}
                 plans = {s: plan for s, (plan, _windows) in planned.items()}
                 if plans.get("appointments") and plans["appointments"].deep:
-                    report.mode = "full" if self.options.full else "deep"
+                    full = self.options.full or self._tap is not None
+                    report.mode = "full" if full else "deep"
                 requests = {s: windows for s, (_plan, windows) in planned.items()}
                 report.streams.extend(self._windowed(plans, requests, unknown_fields))
                 if self._tap is not None:
