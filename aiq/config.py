@@ -114,6 +114,7 @@ class ReportSettings:
     """How reports present figures."""
 
     currency: str = "USD"
+    unit_kinds: str = ""  # "Hylenex=vials, Latisse=bottles": the kind of unit a name part means
 
 
 @dataclass

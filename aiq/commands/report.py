@@ -147,6 +147,10 @@ def build_request(
         interval_minutes=settings.daemon.interval_minutes,
         min_cell=settings.privacy.min_cell,
     )
+    if settings.report.unit_kinds.strip():
+        from aiq.reports.catalog import parse_unit_kinds
+
+        req.unit_kinds = parse_unit_kinds(settings.report.unit_kinds)
     if month is not None or date_from is not None or date_to is not None:
         req.period(allow_future=allow_future)
     return req

@@ -396,6 +396,8 @@ def catalog_rows(r: CatalogReport) -> Rows:
         "name",
         "category",
         "units",
+        "unit_kind",
+        "units_by_kind",
         "value_cents",
         "discount_cents",
         "net_cents",
@@ -405,6 +407,7 @@ def catalog_rows(r: CatalogReport) -> Rows:
         cols += ["cost_cents", "margin_cents", "margin_rate"]
     if r.by == "category":
         cols.remove("category")
+        cols.remove("unit_kind")
     return Rows([row.as_dict() for row in r.rows], cols)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiq.render import svg
-from aiq.render.money import compact_money, count, hours, money, pct, signed_pct
+from aiq.render.money import compact_money, count, hours, money, pct, signed_pct, units
 from aiq.reports.monthly import weekday_aligned
 from aiq.reports.sales import HEADLINE_FIGURES, SUMMARY_FIGURES
 from aiq.reports.sync_health import coverage_note
@@ -433,7 +433,7 @@ def render_monthly_html(m: MonthlyReport) -> str:
     svc_table = _table(
         [("Service", False), ("Units", True), ("Net", True), ("Share", True)],
         [
-            [row.name, count(row.units), money(row.net_cents, cur), pct(row.share)]
+            [row.name, units(row.units, row.unit_kind), money(row.net_cents, cur), pct(row.share)]
             for row in svc.rows[:12]
         ],
     )

@@ -75,6 +75,28 @@ def count(value: int | float | None) -> str:
     return f"{int(value):,}"
 
 
+SINGULAR = {
+    "units": "unit",
+    "syringes": "syringe",
+    "vials": "vial",
+    "cycles": "cycle",
+    "sessions": "session",
+    "items": "item",
+}
+
+
+def units(value: float, kind: str | None) -> str:
+    """``1,240 units``, ``1 syringe``, ``2.5 vials``; the bare count without a kind."""
+    if kind is None:
+        return count(value)
+    return f"{count(value)} {SINGULAR.get(kind, kind) if value == 1 else kind}"
+
+
+def units_split(kinds: list[tuple[str, float]]) -> str:
+    """Units of several kinds: ``1,240 units, 38 syringes`` (``–`` for none)."""
+    return ", ".join(units(v, k) for k, v in kinds) or DASH
+
+
 def hours(minutes: int | None) -> str:
     """``372.8 h``."""
     if minutes is None:

@@ -14,7 +14,16 @@ from rich.text import Text
 
 from aiq.render import documents as docs
 from aiq.render.charts import bar, column_chart, sparkline, weekly
-from aiq.render.money import compact_money, count, hours, money, pct, signed_pct
+from aiq.render.money import (
+    compact_money,
+    count,
+    hours,
+    money,
+    pct,
+    signed_pct,
+    units,
+    units_split,
+)
 from aiq.render.output import write_csv, write_json, write_ndjson
 from aiq.render.tables import Col, change_text, fitted_table
 from aiq.reports.sales import HEADLINE_FIGURES, SUMMARY_FIGURES
@@ -538,7 +547,9 @@ def _catalog_table(out: Console, r: CatalogReport) -> None:
         return {
             "name": row.name,
             "category": row.category or "",
-            "units": count(row.units),
+            "units": units(row.units, row.unit_kind)
+            if row.unit_kind is not None
+            else units_split(row.kinds()),
             "value": money(row.value_cents, cur),
             "discounts": money(row.discount_cents, cur),
             "net": money(row.net_cents, cur),
@@ -569,7 +580,12 @@ def _catalog_table(out: Console, r: CatalogReport) -> None:
         ]
     footer = cells(r.total)
     footer["bar"] = ""
+    mixed = len(r.total.units_by_kind) > 1
+    if mixed:
+        footer["units"] = ""  # said under the table: the kinds side by side would widen it
     fitted_table(out, cols, [cells(row) for row in r.rows], title=title, footer=footer)
+    if mixed:
+        out.print(f"Units sold: {units_split(r.total.kinds())}.", soft_wrap=True, markup=False)
     a = r.attach
     out.print(
         f"Retail attach rate: {pct(a.rate)} ({count(a.with_retail)} of "

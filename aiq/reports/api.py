@@ -9,7 +9,7 @@ Nothing here prints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,8 @@ class ReportRequest:
     today: date | None = None
     currency: str | None = None
     interval_minutes: int = 30
+    unit_kinds: dict[str, str] = field(default_factory=dict)
+    """``[report] unit_kinds``: a name part, and the kind of unit such services are counted in."""
     min_cell: int = 11  # [privacy] min_cell: patient figures over fewer patients are hidden
 
     @property
@@ -146,6 +148,7 @@ def catalog(
             now=req.now,
             interval_minutes=req.interval_minutes,
             by=by,
+            unit_kinds=req.unit_kinds,
         )
 
 
@@ -173,6 +176,7 @@ def monthly(source: ReadSource, req: ReportRequest) -> MonthlyReport:
             as_of=req.as_of,
             now=req.now,
             interval_minutes=req.interval_minutes,
+            unit_kinds=req.unit_kinds,
         )
     record_interrupted(source, report.sync)
     return report

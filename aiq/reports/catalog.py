@@ -5,16 +5,24 @@ value, discounts, net (value minus item discount) and share of the total net. Re
 (cost to company * units) and margin. The retail attach rate is the share of counted invoices
 holding a ``service`` item that also hold a ``retail`` item.
 
+Units are counted in their kind (``unit_kind``): AR's contract has no unit field, so the kind is
+read from the catalogue name ("Botox (per unit)" is in units, "Juvederm (syringe)" in syringes).
+A category holds several kinds, so its units are split by kind (``units_by_kind``) rather than
+summed.
+
 These read the facts (items of counted invoices in the period), grouped in SQL: the rollups do
 not keep services and products apart, only their categories.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from aiq.errors import ConfigError
 from aiq.reports.sales import divide_round
 from aiq.reports.sync_health import Coverage, Freshness, data_coverage, data_freshness
 from aiq.store.reader import in_list
@@ -26,6 +34,52 @@ if TYPE_CHECKING:
     from aiq.store.reader import Reader
 
 KINDS = {"service": "service", "retail": "product"}
+
+SESSIONS = "sessions"
+"""The kind of a service whose name names no unit: one of it is one treatment."""
+ITEMS = "items"
+"""The kind of a retail product."""
+NAMED_UNITS = {"unit": "units", "syringe": "syringes", "vial": "vials", "cycle": "cycles"}
+"""The units a service's name may end with, in parentheses, and the kind each is counted in."""
+_SUFFIX = re.compile(r"\(([^()]*)\)\s*$")
+
+
+def unit_kind(name: str | None, item_type: str, overrides: Mapping[str, str] = {}) -> str:
+    """What one of a catalogue item's quantity is, read from its name: AR has no unit field.
+
+    First ``overrides`` (``[report] unit_kinds``): the kind of the first name part found in the
+    name, ignoring case. Then a retail product is in ``items``. A service is in the unit its
+    name ends with in parentheses: "(per unit)" is ``units``, "(syringe)" ``syringes``,
+    "(vial)" ``vials``, "(cycle)" ``cycles`` (singular or plural, "per" or not); any other
+    service is in ``sessions``.
+    """
+    text = (name or "").casefold()
+    for part, kind in overrides.items():
+        if part.casefold() in text:
+            return kind
+    if item_type == "retail":
+        return ITEMS
+    m = _SUFFIX.search(text)
+    if m is None:
+        return SESSIONS
+    unit = m.group(1).strip().removeprefix("per ").strip()
+    return NAMED_UNITS.get(unit.removesuffix("s"), SESSIONS)
+
+
+def parse_unit_kinds(text: str) -> dict[str, str]:
+    """``[report] unit_kinds``, ``"Hylenex=vials, Latisse=bottles"``, as {name part: kind}."""
+    out: dict[str, str] = {}
+    for entry in text.split(","):
+        if not entry.strip():
+            continue
+        part, sep, kind = entry.partition("=")
+        if not sep or not part.strip() or not kind.strip():
+            raise ConfigError(
+                f"[report] unit_kinds: {entry.strip()!r} is not NAME=KIND",
+                hint='write it as "Hylenex=vials, Latisse=bottles"',
+            )
+        out[part.strip()] = kind.strip()
+    return out
 
 
 @dataclass
@@ -40,10 +94,23 @@ class CatalogRow:
     discount_cents: int = 0
     cost_cents: int | None = None
     share: float | None = None
+    unit_kind: str | None = None
+    """What a unit of this service or product is (``unit_kind``); None for a category or a
+    total, which may hold several kinds."""
+    units_by_kind: dict[str, int] = field(default_factory=dict)
+    """Quantity in thousandths per kind of unit."""
 
     @property
     def units(self) -> float:
+        """The quantity summed over every kind (kept for scripts; see ``units_by_kind``)."""
         return self.quantity_milli / 1000
+
+    def kinds(self) -> list[tuple[str, float]]:
+        """(kind, units) of each kind, the most first."""
+        return [
+            (k, q / 1000)
+            for k, q in sorted(self.units_by_kind.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
 
     @property
     def net_cents(self) -> int:
@@ -59,6 +126,8 @@ class CatalogRow:
         return None if m is None or not self.net_cents else m / self.net_cents
 
     def add(self, other: CatalogRow) -> None:
+        for kind, qty in other.units_by_kind.items():
+            self.units_by_kind[kind] = self.units_by_kind.get(kind, 0) + qty
         self.quantity_milli += other.quantity_milli
         self.value_cents += other.value_cents
         self.discount_cents += other.discount_cents
@@ -71,6 +140,8 @@ class CatalogRow:
             "name": self.name,
             "category": self.category,
             "units": self.units,
+            "unit_kind": self.unit_kind,
+            "units_by_kind": dict(self.kinds()),
             "value_cents": self.value_cents,
             "discount_cents": self.discount_cents,
             "net_cents": self.net_cents,
@@ -155,8 +226,12 @@ def catalog_report(
     now: datetime,
     interval_minutes: int,
     by: str = "item",
+    unit_kinds: Mapping[str, str] = {},
 ) -> CatalogReport:
-    """Services (``kind="service"``) or retail products (``kind="retail"``) of the period."""
+    """Services (``kind="service"``) or retail products (``kind="retail"``) of the period.
+
+    ``unit_kinds`` overrides the kind of unit read from a name (see ``unit_kind``).
+    """
     ref = "t.service_id" if kind == "service" else "t.product_id"
     counted, params = _counted_in(scope, period)
     where = f"{counted} and t.item_type = {in_list([kind])}"
@@ -199,14 +274,18 @@ def catalog_report(
         cost = None
         if kind == "retail" and entry is not None and entry[1] is not None:
             cost = divide_round(entry[1] * int(qty or 0), 1000)
+        shown = entry[0] if entry is not None else str(name or f"#{rid}")
+        unit = unit_kind(shown, kind, unit_kinds)
         part = CatalogRow(
             key=rid,
-            name=entry[0] if entry is not None else str(name or f"#{rid}"),
+            name=shown,
             category=categories.get(cid) if cid is not None else None,
             quantity_milli=int(qty or 0),
             value_cents=int(value or 0),
             discount_cents=int(discount or 0),
             cost_cents=cost,
+            unit_kind=unit,
+            units_by_kind={unit: int(qty or 0)},
         )
         if rid in items:
             items[rid].add(part)
@@ -220,6 +299,7 @@ def catalog_report(
             value_cents=part.value_cents,
             discount_cents=part.discount_cents,
             cost_cents=cost,
+            units_by_kind=dict(part.units_by_kind),
         )
         if cid in by_cat:
             by_cat[cid].add(c_part)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -72,6 +73,7 @@ def monthly_report(
     as_of: datetime,
     now: datetime,
     interval_minutes: int,
+    unit_kinds: Mapping[str, str] = {},
 ) -> MonthlyReport:
     """The month's reports, each as its own command computes it."""
     rev = _revenue_report(
@@ -93,11 +95,18 @@ def monthly_report(
     providers = providers_report(
         db, scope, period, today=today, as_of=as_of, now=now, interval_minutes=interval_minutes
     )
-    services = catalog_report(
-        db, scope, period, "service", today=today, now=now, interval_minutes=interval_minutes
-    )
-    products = catalog_report(
-        db, scope, period, "retail", today=today, now=now, interval_minutes=interval_minutes
+    services, products = (
+        catalog_report(
+            db,
+            scope,
+            period,
+            kind,
+            today=today,
+            now=now,
+            interval_minutes=interval_minutes,
+            unit_kinds=unit_kinds,
+        )
+        for kind in ("service", "retail")
     )
     return MonthlyReport(
         scope=scope,

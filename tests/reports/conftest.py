@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -28,14 +29,12 @@ from tests.sync.conftest import (  # noqa: F401 (fixtures)
 TODAY = date(2026, 11, 26)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def hand_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A database holding the hand-built practice (see tests/reports/handmade.py)."""
+@contextmanager
+def module_database(dialect: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for one module: a SQLite file, or a Postgres schema."""
     schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('hand') / 'hand.db'}"
+    if dialect == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'module.db'}"
     else:
         reason = postgres_unavailable()
         if reason:
@@ -50,7 +49,6 @@ def hand_url(
         url = _pg_schema_url(schema)
     store = open_store(url, migrate=False)
     store.upgrade()
-    handmade.build(store, add_org(store))
     store.dispose()
     try:
         yield url
@@ -60,6 +58,18 @@ def hand_url(
 
             with psycopg.connect(PG_URL, autocommit=True) as conn:
                 conn.execute(f'drop schema if exists "{schema}" cascade')
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def hand_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database holding the hand-built practice (see tests/reports/handmade.py)."""
+    with module_database(request.param, tmp_path_factory) as url:
+        store = open_store(url, migrate=False)
+        handmade.build(store, add_org(store))
+        store.dispose()
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -77,4 +87,4 @@ def request_for(**kw: object) -> ReportRequest:
     return ReportRequest(**kw)  # type: ignore[arg-type]
 
 
-__all__ = ["TODAY", "Path", "request_for"]
+__all__ = ["TODAY", "Path", "module_database", "request_for"]

@@ -8,16 +8,20 @@ timestamps) and applies docs/reports.md with nothing of aiq's in between: no map
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+import pytest
 
 from aiq.reports import api
 from aiq.reports.api import ReportRequest
 from aiq.reports.period import Period, parse_month
 from aiq.sandbox.server import RunningSandbox
-from aiq.store.db import Store
-from tests.sync.conftest import SyncFn
+from aiq.store.db import Store, open_store
+from tests.reports.conftest import module_database
+from tests.sync.conftest import SyncFn, add_org, sync_once
 
 COUNTED = {"paid", "partially_paid", "refunded", "partially_refunded"}
 ITEM_FIGURE = {
@@ -207,14 +211,25 @@ def truth_prepaid(
     return out
 
 
-def test_prepaid_matches_the_sandbox_truth(
-    store: Store,
-    org_id: int,
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def synced(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
     served: RunningSandbox,
-    run_sync: SyncFn,
-) -> None:
-    report = run_sync(served)
-    assert report.status == "ok", report.errors
+) -> Iterator[Store]:
+    """The module's sandbox, synced once into each database, for the tests that only read it."""
+    with module_database(request.param, tmp_path_factory) as url:
+        store = open_store(url, migrate=False)
+        try:
+            report = sync_once(store, add_org(store), served)
+            assert report.status == "ok", report.errors
+            yield store
+        finally:
+            store.dispose()
+
+
+def test_prepaid_matches_the_sandbox_truth(synced: Store, served: RunningSandbox) -> None:
+    store = synced
     sb = served.sandbox
     truth = sb.truth()
     today = sb.now.date()
@@ -276,3 +291,59 @@ def test_prepaid_matches_the_sandbox_truth(
     # This month runs to today.
     now = api.prepaid(store, ReportRequest(month=f"{today:%Y-%m}", today=today)).months[-1]
     assert now.partial and now.counted.end == today
+
+
+UNIT_SUFFIXES = {
+    "(per unit)": "units",
+    "(syringe)": "syringes",
+    "(vial)": "vials",
+    "(cycle)": "cycles",
+}
+
+
+def truth_units(
+    truth: dict[str, Any], period: Period, clinic: int | None
+) -> tuple[dict[int | None, Counter[str]], dict[int | None, Counter[str]]]:
+    """Units of services sold by kind, per service and per category, from the sandbox's
+    invoices; the kind read from the catalogue name's last parenthesis (docs/reports.md)."""
+    names = {s["id"]: s["name"] for s in truth["services"]}
+    by_service: dict[int | None, Counter[str]] = {}
+    by_category: dict[int | None, Counter[str]] = {}
+    for inv in truth["invoices"]:
+        if inv["status"] not in COUNTED or (clinic is not None and inv["clinic_id"] != clinic):
+            continue
+        if not period.start <= date.fromisoformat(inv["created_at"][:10]) <= period.end:
+            continue
+        for it in inv["items"]:
+            if it["item_type"] != "service":
+                continue
+            name = names.get(it["service_id"], "")
+            kind = next((k for sfx, k in UNIT_SUFFIXES.items() if name.endswith(sfx)), "sessions")
+            milli = int(Decimal(it["quantity"]) * 1000)
+            by_service.setdefault(it["service_id"], Counter())[kind] += milli
+            by_category.setdefault(it["category_id"], Counter())[kind] += milli
+    return by_service, by_category
+
+
+def test_units_by_kind_match_the_sandbox_truth(synced: Store, served: RunningSandbox) -> None:
+    truth = served.sandbox.truth()
+    today = served.sandbox.now.date()
+    clinics = {c["id"]: c["name"] for c in truth["clinics"]}
+    kinds: set[str] = set()
+    for month in ("2026-03", "2026-10"):
+        for clinic in [None, *clinics]:
+            req = ReportRequest(
+                month=month, clinic=None if clinic is None else clinics[clinic], today=today
+            )
+            want_services, want_categories = truth_units(truth, parse_month(month), clinic)
+            r = api.catalog(synced, req, "service")
+            got = {row.key: Counter(row.units_by_kind) for row in r.rows}
+            assert got == want_services, (month, clinic)
+            for row in r.rows:  # one kind per service, shown with its units
+                assert row.unit_kind is not None and list(row.units_by_kind) == [row.unit_kind]
+            cats = api.catalog(synced, req, "service", by="category")
+            got = {row.key: Counter(row.units_by_kind) for row in cats.rows}
+            assert got == want_categories, (month, clinic)
+            assert sum(cats.total.units_by_kind.values()) == cats.total.quantity_milli
+            kinds |= set(r.total.units_by_kind)
+    assert {"units", "syringes", "vials", "sessions"} <= kinds
