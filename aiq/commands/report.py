@@ -1,5 +1,5 @@
-"""`aiq report ...`: revenue, appointments, providers, services, products, prepaid, sync,
-monthly.
+"""`aiq report ...`: revenue, appointments, providers, services, products, prepaid, trend,
+sync, monthly.
 
 Each command parses its options, calls one function of ``aiq.reports.api`` and renders the
 result; the figures are defined in docs/reports.md.
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Reports from the synced data: revenue, appointments, providers, services, products, "
-    "prepaid liability, sync health, and the monthly owner's report.\n\n"
+    "prepaid liability, the 12-month trend, sync health, and the monthly owner's report.\n\n"
     "Example: aiq report revenue --month 2026-10 --by clinic",
     no_args_is_help=True,
 )
@@ -409,6 +409,27 @@ def prepaid(
     req = build_request(state, org=org, clinic=clinic, month=month, today=today)
     result = api.prepaid(state.source(), req)
     show_prepaid(state.out(), result, fmt.value)
+    _note(state, result.freshness, result.coverage)
+
+
+@app.command("trend")
+def trend(
+    ctx: typer.Context,
+    month: LastShownOpt = None,
+    clinic: ClinicOpt = None,
+    org: OrgOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    today: TodayOpt = None,
+) -> None:
+    """Twelve months of net sales, completed appointments, completion rate and average ticket,
+    each month against the same month a year earlier."""
+    from aiq.render.report_views import show_trend
+    from aiq.reports import api
+
+    state = get_state(ctx)
+    req = build_request(state, org=org, clinic=clinic, month=month, today=today)
+    result = api.trend(state.source(), req)
+    show_trend(state.out(), result, fmt.value)
     _note(state, result.freshness, result.coverage)
 
 

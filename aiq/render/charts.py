@@ -13,15 +13,27 @@ EIGHTHS = " ▏▎▍▌▋▊▉█"
 COLUMN_EIGHTHS = " ▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: Sequence[float]) -> str:
-    """One character per value, from ▁ (the least) to █ (the most)."""
-    if not values:
-        return ""
-    lo, hi = min(values), max(values)
+NO_VALUE = "·"
+
+
+def sparkline(values: Sequence[float | None], *, scale: Sequence[float] | None = None) -> str:
+    """One character per value, from ▁ (the least) to █ (the most); ``·`` where there is none.
+
+    ``scale`` sets the least and the most from other values too (so two lines drawn on the same
+    scale can be compared).
+    """
+    known = [v for v in (*values, *(scale or ())) if v is not None]
+    if not known:
+        return NO_VALUE * len(values)
+    lo, hi = min(known), max(known)
     if hi == lo:
-        return (SPARKS[0] if hi <= 0 else SPARKS[3]) * len(values)
+        return "".join(
+            NO_VALUE if v is None else SPARKS[0] if hi <= 0 else SPARKS[3] for v in values
+        )
     span = hi - lo
-    return "".join(SPARKS[min(7, int((v - lo) / span * 7 + 0.5))] for v in values)
+    return "".join(
+        NO_VALUE if v is None else SPARKS[min(7, int((v - lo) / span * 7 + 0.5))] for v in values
+    )
 
 
 def bar(value: float, largest: float, width: int = 20) -> str:

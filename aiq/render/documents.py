@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from aiq.reports.revenue import RevenueReport
     from aiq.reports.scope import Scope
     from aiq.reports.sync_health import Coverage, Freshness, SyncHealth
+    from aiq.reports.trend import TrendMonth, TrendReport
 
 
 @dataclass
@@ -505,6 +506,68 @@ def prepaid_rows(r: PrepaidReport) -> Rows:
     return Rows(rows, PREPAID_COLUMNS)
 
 
+# --- trend -------------------------------------------------------------------------------------
+
+
+def _trend_month(r: TrendReport, m: TrendMonth) -> dict[str, Any]:
+    return {
+        "month": f"{m.month.start:%Y-%m}",
+        "from": m.counted.start.isoformat(),
+        "to": m.counted.end.isoformat(),
+        "partial": m.partial,
+        "year_ago": {
+            "from": m.year_ago.start.isoformat(),
+            "to": m.year_ago.end.isoformat(),
+            "synced": m.year_ago_synced,
+        },
+        "figures": {
+            f.key: {
+                "value": m.values[f.key].value,
+                "year_ago": m.values[f.key].year_ago,
+                "difference": m.values[f.key].difference,
+                "change": m.values[f.key].change,
+            }
+            for f in r.figures
+        },
+    }
+
+
+def trend_document(r: TrendReport) -> dict[str, Any]:
+    return _head(
+        "trend",
+        r.scope,
+        period=r.period.as_dict(),
+        today=r.today.isoformat(),
+        has_data=r.has_data,
+        freshness=_freshness(r.freshness),
+        coverage=_coverage(r.coverage),
+        figures=[{"key": f.key, "label": f.label, "kind": f.kind} for f in r.figures],
+        months=[_trend_month(r, m) for m in r.months],
+    )
+
+
+def trend_rows(r: TrendReport) -> Rows:
+    """One row per month: each figure, its year-earlier value, difference and change."""
+    cols = ["month", "from", "to", "partial", "year_ago_from", "year_ago_to", "year_ago_synced"]
+    for f in r.figures:
+        cols += [f.key, f"{f.key}_year_ago", f"{f.key}_difference", f"{f.key}_change"]
+    rows = []
+    for m in r.months:
+        d = _trend_month(r, m)
+        row: dict[str, Any] = {k: d[k] for k in ("month", "from", "to", "partial")}
+        row["year_ago_from"] = d["year_ago"]["from"]
+        row["year_ago_to"] = d["year_ago"]["to"]
+        row["year_ago_synced"] = d["year_ago"]["synced"]
+        for f in r.figures:
+            v = d["figures"][f.key]
+            row[f.key] = v["value"]
+            row[f"{f.key}_year_ago"] = v["year_ago"]
+            row[f"{f.key}_difference"] = v["difference"]
+            row[f"{f.key}_change"] = v["change"]
+        rows.append(row)
+    return Rows(rows, cols)
+
+
 # --- sync health ---------------------------------------------------------------------------------
 
 
@@ -619,4 +682,6 @@ def monthly_document(m: MonthlyReport) -> dict[str, Any]:
         services=catalog_document(m.services),
         products=catalog_document(m.products),
         sync=sync_document(m.sync),
+        trend=trend_document(m.trend),
+        prepaid=prepaid_document(m.prepaid),
     )

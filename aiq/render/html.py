@@ -164,6 +164,84 @@ def category_bars(m: MonthlyReport) -> list[tuple[str, int]]:
     return bars
 
 
+def _twelve_months(m: MonthlyReport) -> str:
+    """The 12-month net sales chart, with the same months a year earlier as a dashed line."""
+    cur = m.scope.currency
+    t = m.trend
+    key = "net_sales_cents"
+    values = [(v or 0) / 100 for v in t.series(key)]
+    earlier = [None if v is None else v / 100 for v in t.year_ago_series(key)]
+    first, last = t.months[0].month.start, t.months[-1].month.start
+    chart = svg.month_columns(
+        values,
+        [mo.month.start for mo in t.months],
+        label=f"Net sales by month, {first:%b %Y} to {last:%b %Y}, against a year earlier",
+        fmt=lambda v: compact_money(round(v * 100), cur),
+        overlay=earlier,
+        overlay_label="the same month a year earlier",
+    )
+    unread = sum(1 for mo in t.months if not mo.year_ago_synced)
+    missing = (
+        f" The year before {unread} of the months is not synced, so the line leaves them out."
+        if unread
+        else ""
+    )
+    return (
+        f"<h2>Net sales, 12 months</h2>{chart}"
+        f'<p class="note">Columns: net sales of each month from {_e(f"{first:%b %Y}")} to '
+        f"{_e(f'{last:%b %Y}')}; dashed line: the same month a year earlier.{_e(missing)}</p>"
+    )
+
+
+def _prepaid(m: MonthlyReport) -> str:
+    """The prepaid liability at the end of the month: what patients hold, since when."""
+    cur = m.scope.currency
+    p = m.prepaid
+    last = p.closing
+    head = "<h2>Prepaid liability</h2>"
+    if last is None:
+        return (
+            f'{head}<p class="note">The synced history begins {_e(f"{p.since:%Y-%m-%d}")}, after '
+            "this month: no balance to show.</p>"
+        )
+    w, g = last.wallet, last.gift_cards
+    day = f"{last.counted.end:%B} {last.counted.end.day}, {last.counted.end.year}"
+
+    def signed(cents: int) -> str:
+        return ("+" if cents > 0 else "") + money(cents, cur, whole=True)
+
+    rows = _table(
+        [("", False), ("In", True), ("Out", True), ("Change", True), ("Balance", True)],
+        [
+            [
+                "Wallets",
+                money(w.in_cents, cur, whole=True),
+                money(w.out_cents, cur, whole=True),
+                signed(w.net_cents),
+                money(w.balance_cents, cur, whole=True),
+            ],
+            [
+                "Gift cards",
+                money(g.in_cents, cur, whole=True),
+                money(g.out_cents, cur, whole=True),
+                signed(g.net_cents),
+                money(g.balance_cents, cur, whole=True),
+            ],
+            ["Owed", "", "", signed(w.net_cents + g.net_cents), money(last.balance_cents, cur)],
+        ],
+        classes=["", "", "t"],
+    )
+    return (
+        f"{head}<p>Owed to patients on {_e(day)}: <b>{_e(money(last.balance_cents, cur))}</b> "
+        f"({_e(money(w.balance_cents, cur, whole=True))} in wallets, "
+        f"{_e(money(g.balance_cents, cur, whole=True))} on gift cards).</p>{rows}"
+        f'<p class="note">Since {_e(f"{p.since:%Y-%m-%d}")}, where the synced history begins: '
+        "what patients held before then is not known. Wallets: packages, deposits and refunds "
+        "into the wallet in; package redemptions and wallet payments out. Gift cards: sold in, "
+        "redeemed out. See aiq report prepaid.</p>"
+    )
+
+
 def render_monthly_html(m: MonthlyReport) -> str:
     """The monthly report as HTML text."""
     cur = m.scope.currency
@@ -254,6 +332,12 @@ def render_monthly_html(m: MonthlyReport) -> str:
             "under each day its weekday, and the date of each Monday. Dashed line: "
             f"{_e(earlier_name)} on the same weekdays.</p></section>"
         )
+
+    # Twelve months of net sales against a year earlier, and what is owed to patients.
+    parts.append(
+        f'<section class="grid2 wide"><div class="panel">{_twelve_months(m)}</div>'
+        f'<div class="panel">{_prepaid(m)}</div></section>'
+    )
 
     # Sales Summary and breakdowns.
     summary_rows, classes = [], []

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from aiq.reports.revenue import RevenueReport
     from aiq.reports.scope import Scope
     from aiq.reports.sync_health import SyncHealth
+    from aiq.reports.trend import TrendFigure, TrendReport
 
 BAR_WIDTH = 16
 
@@ -707,6 +708,94 @@ def _prepaid_table(out: Console, r: PrepaidReport) -> None:
         markup=False,
     )
     out.print(Text(prepaid_since_note(r), style="dim"), soft_wrap=True)
+
+
+# --- trend -------------------------------------------------------------------------------------
+
+
+def show_trend(out: Console, r: TrendReport, fmt: str) -> None:
+    """Twelve months against a year earlier: a table, and a sparkline per figure."""
+    _emit(
+        fmt,
+        lambda: docs.trend_document(r),
+        lambda: docs.trend_rows(r),
+        lambda: _trend_table(out, r),
+    )
+
+
+def trend_value(f: TrendFigure, value: Any, currency: str) -> str:
+    """One trend figure as people read it."""
+    if f.kind == "money":
+        return money(value, currency, whole=True)
+    if f.kind == "rate":
+        return pct(value)
+    return count(value)
+
+
+def trend_change(f: TrendFigure, difference: Any, change: float | None) -> Text:
+    """A change against a year earlier: in points for a rate, else as a percentage."""
+    if f.kind == "rate":
+        text = "–" if difference is None else f"{difference * 100:+.1f} pt"
+        return change_text(text, difference, good_when_up=f.good_when_up)
+    return change_text(signed_pct(change), change, good_when_up=f.good_when_up)
+
+
+def _trend_table(out: Console, r: TrendReport) -> None:
+    cur = r.scope.currency
+    first, last = r.months[0], r.months[-1]
+    title = (
+        f"Trend · {r.scope.describe()} · {first.month.start:%b %Y}–{last.month.start:%b %Y}"
+        ", each month against a year earlier"
+    )
+    if not r.has_data:
+        out.print(Text(title, style="bold"))
+        no_data(out, "sales or appointments", r.scope, r.period)
+        return
+    lead = r.figures[0]
+    top = max((v or 0 for v in r.series(lead.key)), default=0)
+    cols = [Col("month", "Month")]
+    for i, f in enumerate(r.figures):
+        # When narrow, the year-earlier values go first, then the bar, then the changes, then
+        # the later figures: each time the last figure's first.
+        cols += [
+            Col(f.key, f.short or f.label, numeric=True, drop=0 if i < 2 else 10 + i),
+            Col(f"{f.key}_ago", "a year ago", numeric=True, drop=50 + i),
+            Col(f"{f.key}_change", "change", numeric=True, drop=30 + i),
+        ]
+        if i == 0:
+            cols.append(Col("bar", "", drop=45))
+    rows = []
+    for m in r.months:
+        label = f"{m.month.start:%b %Y}"
+        if m.partial:
+            label += f" (to {m.counted.end.day})"
+        row: dict[str, Any] = {"month": label}
+        for f in r.figures:
+            v = m.values[f.key]
+            row[f.key] = trend_value(f, v.value, cur)
+            row[f"{f.key}_ago"] = trend_value(f, v.year_ago, cur)
+            row[f"{f.key}_change"] = trend_change(f, v.difference, v.change)
+        value = m.values[lead.key].value
+        row["bar"] = bar(value if isinstance(value, int | float) else 0, top, 12)
+        rows.append(row)
+    fitted_table(out, cols, rows, title=title)
+    width = max(len(f.label) for f in r.figures)
+    for f in r.figures:
+        now, ago = r.series(f.key), r.year_ago_series(f.key)
+        scale = [float(v) for v in (*now, *ago) if v is not None]
+        line = sparkline([None if v is None else float(v) for v in now], scale=scale)
+        earlier = sparkline([None if v is None else float(v) for v in ago], scale=scale)
+        out.print(
+            f"{f.label:<{width}}  {line}   a year earlier {earlier}", markup=False, highlight=False
+        )
+    if any(not m.year_ago_synced for m in r.months):
+        out.print(
+            Text(
+                "· a year earlier: not synced (aiq sync --since DATE reads further back).",
+                style="dim",
+            ),
+            soft_wrap=True,
+        )
 
 
 # --- sync health ---------------------------------------------------------------------------------

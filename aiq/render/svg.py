@@ -139,6 +139,85 @@ def columns(
     return _svg(width, height, body, label, fluid=True)
 
 
+def month_columns(
+    values: Sequence[float],
+    months: Sequence[date],
+    *,
+    label: str,
+    fmt: Callable[[float], str],
+    overlay: Sequence[float | None] | None = None,
+    overlay_label: str = "",
+    width: int = 640,
+    height: int = 200,
+) -> str:
+    """Monthly columns from a $0 baseline, each month's name under it (and the year under
+    January and the first month); ``overlay`` is another line, one value per month (None where
+    it has none: the line breaks there), such as the same months a year earlier."""
+    left, right, top, bottom = 56, 10, 22, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    known = [v for v in (overlay or []) if v is not None]
+    everything = [*values, *known]
+    hi = max([v for v in everything if v > 0], default=0) or 1
+    lo = min([0, *everything])
+    span = hi - lo or 1
+
+    def y(v: float) -> float:
+        return top + plot_h * (hi - v) / span
+
+    n = max(len(values), 1)
+    slot = plot_w / n
+    body: list[str] = []
+    for v in sorted({lo, hi, (lo + hi) / 2}):
+        if abs(y(v) - y(0)) < 14:
+            continue
+        body.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{_num(y(v))}" y2="{_num(y(v))}" '
+            f'stroke="{GRID}" stroke-width="1"/>'
+        )
+        body.append(_text(left - 6, y(v) + 4, fmt(v), anchor="end", size=10, fill="#666"))
+    bw = max(1.0, slot * 0.62)
+    for i, v in enumerate(values):
+        x = left + i * slot + (slot - bw) / 2
+        y0, y1 = y(max(v, 0)), y(min(v, 0))
+        color = ACCENT if v >= 0 else "#b5534a"
+        m = months[i]
+        body.append(
+            f'<rect x="{_num(x)}" y="{_num(y0)}" width="{_num(bw)}" '
+            f'height="{_num(max(y1 - y0, 0.5))}" fill="{color}" rx="1.5">'
+            f"<title>{escape(f'{m:%b %Y}')}: {escape(fmt(v))}</title></rect>"
+        )
+        cx = left + i * slot + slot / 2
+        body.append(_text(cx, height - 20, f"{m:%b}", anchor="middle", size=10, fill="#555"))
+        if m.month == 1 or i == 0:
+            body.append(_text(cx, height - 6, str(m.year), anchor="middle", size=9, fill="#888"))
+    body.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{_num(y(0))}" y2="{_num(y(0))}" '
+        'stroke="#7b868d" stroke-width="1.2"/>'
+    )
+    body.append(_text(left - 6, y(0) + 4, fmt(0), anchor="end", size=10, fill="#444"))
+    if overlay:
+        run: list[str] = []
+        for i, pv in enumerate([*overlay[:n], None]):
+            if pv is not None:
+                run.append(f"{_num(left + i * slot + slot / 2)},{_num(y(pv))}")
+                continue
+            if len(run) == 1:  # a lone month: a dot, since a line needs two
+                px, py = run[0].split(",")
+                body.append(f'<circle cx="{px}" cy="{py}" r="2.5" fill="{PALETTE[1]}"/>')
+            elif run:
+                body.append(
+                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{PALETTE[1]}" '
+                    'stroke-width="1.8" stroke-dasharray="4 3" stroke-linejoin="round"/>'
+                )
+            run = []
+        body.append(
+            f'<line x1="{left}" x2="{left + 20}" y1="8" y2="8" stroke="{PALETTE[1]}" '
+            'stroke-width="1.8" stroke-dasharray="4 3"/>'
+        )
+        body.append(_text(left + 25, 12, overlay_label, size=10, fill="#555"))
+    return _svg(width, height, body, label, fluid=True)
+
+
 def hbars(
     items: Sequence[tuple[str, float, str]],
     *,

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from aiq.reports.revenue import RevenueReport
     from aiq.reports.scope import Scope
     from aiq.reports.sync_health import SyncHealth
+    from aiq.reports.trend import TrendReport
     from aiq.store.reader import Reader, ReadSource
 
 
@@ -215,6 +216,23 @@ def prepaid(source: ReadSource, req: ReportRequest) -> PrepaidReport:
     last = req.period() if req.month else last_full_month(req.day)
     with source.reader() as db:
         return prepaid_report(
+            db,
+            req.scope(db),
+            last,
+            today=req.day,
+            now=req.now,
+            interval_minutes=req.interval_minutes,
+        )
+
+
+def trend(source: ReadSource, req: ReportRequest) -> TrendReport:
+    """The 12-month trend (`aiq report trend`): the 12 months up to ``--month`` (by default the
+    last full month), each against the same month a year earlier."""
+    from aiq.reports.trend import trend_report
+
+    last = req.period() if req.month else last_full_month(req.day)
+    with source.reader() as db:
+        return trend_report(
             db,
             req.scope(db),
             last,

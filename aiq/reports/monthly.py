@@ -1,4 +1,8 @@
-"""`aiq report monthly`: every report of one month, at a glance, for the owner's one-pager."""
+"""`aiq report monthly`: every report of one month, at a glance, for the owner's one-pager.
+
+With the month: the 12-month trend up to it (its net sales chart against a year earlier) and the
+prepaid liability at its end.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ from typing import TYPE_CHECKING
 from aiq.reports.appointments import AppointmentsReport, appointments_report
 from aiq.reports.catalog import CatalogReport, catalog_report
 from aiq.reports.period import Period
+from aiq.reports.prepaid import PrepaidReport, prepaid_report
 from aiq.reports.providers import ProvidersReport, providers_report
 from aiq.reports.revenue import Breakdown, DayPoint, RevenueReport, breakdown, daily_trend
 from aiq.reports.revenue import revenue_report as _revenue_report
 from aiq.reports.sales import sales_lines
 from aiq.reports.scope import Scope
 from aiq.reports.sync_health import SyncHealth, sync_health
+from aiq.reports.trend import TrendReport, trend_report
 
 if TYPE_CHECKING:
     from aiq.store.reader import Reader
@@ -38,6 +44,10 @@ class MonthlyReport:
     services: CatalogReport
     products: CatalogReport
     sync: SyncHealth
+    trend: TrendReport
+    """The 12 months up to this one, each against a year earlier."""
+    prepaid: PrepaidReport
+    """Wallet and gift card balances, the 12 months up to this one."""
 
     @property
     def has_data(self) -> bool:
@@ -122,4 +132,10 @@ def monthly_report(
         services=services,
         products=products,
         sync=sync_health(db, scope, now, interval_minutes, runs=5),
+        trend=trend_report(
+            db, scope, period, today=today, now=now, interval_minutes=interval_minutes
+        ),
+        prepaid=prepaid_report(
+            db, scope, period, today=today, now=now, interval_minutes=interval_minutes
+        ),
     )

@@ -124,6 +124,7 @@ def test_every_report_runs_in_every_format(
         ["revenue", "--by", "payment-method"],
         ["revenue", "--by", "day", "--clinic", "Scottsdale"],
         ["prepaid"],
+        ["trend", "--clinic", "Austin"],
     ]
     for cmd in commands:
         for fmt in ("table", "json", "ndjson", "csv"):
@@ -186,6 +187,7 @@ def test_an_empty_database_says_run_sync_first(
         "services",
         "products",
         "prepaid",
+        "trend",
         "sync",
         "monthly",
     ):

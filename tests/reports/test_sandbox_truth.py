@@ -347,3 +347,42 @@ def test_units_by_kind_match_the_sandbox_truth(synced: Store, served: RunningSan
             assert sum(cats.total.units_by_kind.values()) == cats.total.quantity_milli
             kinds |= set(r.total.units_by_kind)
     assert {"units", "syringes", "vials", "sessions"} <= kinds
+
+
+def test_trend_matches_the_sandbox_truth(synced: Store, served: RunningSandbox) -> None:
+    truth = served.sandbox.truth()
+    today = served.sandbox.now.date()
+    clinics = {c["id"]: c["name"] for c in truth["clinics"]}
+    for month, clinic in (("2026-10", None), (f"{today:%Y-%m}", next(iter(clinics)))):
+        req = ReportRequest(
+            month=month, clinic=None if clinic is None else clinics[clinic], today=today
+        )
+        r = api.trend(synced, req)
+        assert len(r.months) == 12 and r.has_data
+        synced_from = r.coverage.synced_from if r.coverage is not None else None
+        assert synced_from is not None
+        for m in r.months:
+            want = truth_summary(truth, m.counted, clinic)
+            appts = truth_appointments(truth, m.counted, clinic)
+            got = m.values
+            assert got["net_sales_cents"].value == want["net_sales"], (month, m.month.label)
+            assert got["completed"].value == appts["completed"], (month, m.month.label)
+            resolved = appts["completed"] + appts["canceled"] + appts["no_show"]
+            assert got["completion_rate"].value == (
+                appts["completed"] / resolved if resolved else None
+            )
+            # A year earlier: the truth's figures where the sync read that month, else none.
+            assert m.year_ago_synced == (m.year_ago.start >= synced_from), m.year_ago
+            ago = got["net_sales_cents"].year_ago
+            if m.year_ago_synced:
+                assert ago == truth_summary(truth, m.year_ago, clinic)["net_sales"]
+            else:
+                assert ago is None and got["completed"].year_ago is None
+        # The average ticket is the revenue report's, month by month.
+        for m in r.months[-3:]:
+            rev = api.revenue(
+                synced,
+                ReportRequest(month=f"{m.month.start:%Y-%m}", clinic=req.clinic, today=today),
+            )
+            assert m.values["average_ticket_cents"].value == rev.ticket.average_cents
+        assert r.months[-1].partial == (month == f"{today:%Y-%m}")
