@@ -45,6 +45,7 @@ def demo(ctx: typer.Context) -> None:
         ("aiq report revenue", "this month to date, and where it is heading"),
         (f"aiq report services -m {month}", "what sold; `products` for retail margins"),
         ("aiq report appointments --by provider", "no-shows and cancellations per provider"),
+        (f"aiq report retention -m {month}", "do patients come back (no patient id kept)"),
         (f"aiq report monthly -m {month} --html report.html", "the owner's one-page report"),
         ("aiq report sync", "how fresh each stream is"),
         ("aiq db status", "what the database holds"),

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aiq.reports.monthly import MonthlyReport
     from aiq.reports.prepaid import PrepaidMonth, PrepaidReport
     from aiq.reports.providers import ProviderRow, ProvidersReport
+    from aiq.reports.retention import RetentionReport
     from aiq.reports.revenue import RevenueReport
     from aiq.reports.scope import Scope
     from aiq.reports.sync_health import Coverage, Freshness, SyncHealth
@@ -684,4 +685,11 @@ def monthly_document(m: MonthlyReport) -> dict[str, Any]:
         sync=sync_document(m.sync),
         trend=trend_document(m.trend),
         prepaid=prepaid_document(m.prepaid),
+        retention=None if m.retention is None else _retention_document(m.retention),
     )
+
+
+def _retention_document(r: RetentionReport) -> dict[str, Any]:
+    from aiq.render.retention_views import retention_document
+
+    return retention_document(r)

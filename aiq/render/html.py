@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiq.render import svg
 from aiq.render.money import compact_money, count, hours, money, pct, signed_pct, units
+from aiq.render.retention_html import retention_section
 from aiq.reports.monthly import weekday_aligned
 from aiq.reports.sales import HEADLINE_FIGURES, SUMMARY_FIGURES
 from aiq.reports.sync_health import coverage_note
@@ -546,6 +547,10 @@ def render_monthly_html(m: MonthlyReport) -> str:
         f"rate {_e(pct(prd.attach.rate))} of service invoices.</p></div>"
         "</section>"
     )
+
+    # Do patients come back: the patient pass's figures and the cohort heat map.
+    if m.retention is not None and m.retention.in_history:
+        parts.append(retention_section(m.retention, cur))
 
     # Sync health.
     h = m.sync

@@ -757,10 +757,14 @@ def _trend_table(out: Console, r: TrendReport) -> None:
     for i, f in enumerate(r.figures):
         # When narrow, the year-earlier values go first, then the bar, then the changes, then
         # the later figures: each time the last figure's first.
+        # A secondary figure (the rebooking rate) goes before the others' changes and the bar.
+        main = 0 if i < 2 else (46 + i if f.secondary else 10 + i)
         cols += [
-            Col(f.key, f.short or f.label, numeric=True, drop=0 if i < 2 else 10 + i),
+            Col(f.key, f.short or f.label, numeric=True, drop=main),
             Col(f"{f.key}_ago", "a year ago", numeric=True, drop=50 + i),
-            Col(f"{f.key}_change", "change", numeric=True, drop=30 + i),
+            Col(
+                f"{f.key}_change", "change", numeric=True, drop=(47 + i) if f.secondary else 30 + i
+            ),
         ]
         if i == 0:
             cols.append(Col("bar", "", drop=45))

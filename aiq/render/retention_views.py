@@ -194,7 +194,7 @@ def _heat_map(out: Console, r: RetentionReport) -> None:
             row[f"m{k}"] = _heat_cell(f, m)
         rows.append(row)
     cols = [Col("cohort", "Cohort"), Col("size", "New", numeric=True)]
-    cols += [Col(f"m{k}", f"+{k}", numeric=True, drop=13 - k) for k in range(1, 13)]
+    cols += [Col(f"m{k}", f"+{k}", numeric=True, drop=k) for k in range(1, 13)]
     fitted_table(
         out,
         cols,

@@ -178,6 +178,7 @@ def monthly(source: ReadSource, req: ReportRequest) -> MonthlyReport:
             now=req.now,
             interval_minutes=req.interval_minutes,
             unit_kinds=req.unit_kinds,
+            min_cell=req.min_cell,
         )
     record_interrupted(source, report.sync)
     return report
@@ -239,6 +240,7 @@ def trend(source: ReadSource, req: ReportRequest) -> TrendReport:
             today=req.day,
             now=req.now,
             interval_minutes=req.interval_minutes,
+            min_cell=req.min_cell,
         )
 
 

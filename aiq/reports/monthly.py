@@ -16,6 +16,7 @@ from aiq.reports.catalog import CatalogReport, catalog_report
 from aiq.reports.period import Period
 from aiq.reports.prepaid import PrepaidReport, prepaid_report
 from aiq.reports.providers import ProvidersReport, providers_report
+from aiq.reports.retention import RetentionReport, retention_report
 from aiq.reports.revenue import Breakdown, DayPoint, RevenueReport, breakdown, daily_trend
 from aiq.reports.revenue import revenue_report as _revenue_report
 from aiq.reports.sales import sales_lines
@@ -48,6 +49,9 @@ class MonthlyReport:
     """The 12 months up to this one, each against a year earlier."""
     prepaid: PrepaidReport
     """Wallet and gift card balances, the 12 months up to this one."""
+    retention: RetentionReport | None = None
+    """The month's patient figures (the whole practice's); None before any patient pass, or for
+    a period that is not a calendar month."""
 
     @property
     def has_data(self) -> bool:
@@ -84,6 +88,7 @@ def monthly_report(
     now: datetime,
     interval_minutes: int,
     unit_kinds: Mapping[str, str] = {},
+    min_cell: int = 11,
 ) -> MonthlyReport:
     """The month's reports, each as its own command computes it."""
     rev = _revenue_report(
@@ -133,9 +138,44 @@ def monthly_report(
         products=products,
         sync=sync_health(db, scope, now, interval_minutes, runs=5),
         trend=trend_report(
-            db, scope, period, today=today, now=now, interval_minutes=interval_minutes
+            db,
+            scope,
+            period,
+            today=today,
+            now=now,
+            interval_minutes=interval_minutes,
+            min_cell=min_cell,
         ),
         prepaid=prepaid_report(
             db, scope, period, today=today, now=now, interval_minutes=interval_minutes
         ),
+        retention=_retention(db, scope, period, today, now, interval_minutes, min_cell),
     )
+
+
+def _retention(
+    db: Reader,
+    scope: Scope,
+    period: Period,
+    today: date,
+    now: datetime,
+    interval_minutes: int,
+    min_cell: int,
+) -> RetentionReport | None:
+    """The month's patient figures, if a patient pass has made them."""
+    from aiq.errors import DataMissing
+
+    if not period.month:
+        return None
+    try:
+        return retention_report(
+            db,
+            scope,
+            period.start,
+            today=today,
+            now=now,
+            interval_minutes=interval_minutes,
+            min_cell=min_cell,
+        )
+    except DataMissing:
+        return None

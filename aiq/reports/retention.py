@@ -184,6 +184,24 @@ def _complementary(cells: list[Breakdown], min_cell: int) -> list[Breakdown]:
     return cells
 
 
+def rebooking_by_month(
+    db: Reader, scope: Scope, months: list[date], min_cell: int
+) -> dict[date, Figure]:
+    """The rebooking rate of each of ``months`` (first days) in the report's scope: the practice,
+    its clinic or its provider (a clinic and a provider together: none is stored)."""
+    if scope.clinic_id is not None and scope.provider_id is not None:
+        return {}
+    kind, sid = "practice", 0
+    if scope.provider_id is not None:
+        kind, sid = "provider", scope.provider_id
+    elif scope.clinic_id is not None:
+        kind, sid = "clinic", scope.clinic_id
+    if not months:
+        return {}
+    found = _load(db, scope.org_id, min(months), max(months))
+    return {m: found.get((m, "rebooking", kind, sid, 0), NOTHING).under(min_cell) for m in months}
+
+
 def retention_report(
     db: Reader,
     scope: Scope,

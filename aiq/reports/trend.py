@@ -46,10 +46,13 @@ Value = int | float | None
 class TrendData:
     """What the figures are read from, for each of ``periods``, loaded on first use."""
 
-    def __init__(self, db: Reader, scope: Scope, periods: list[Period]) -> None:
+    def __init__(
+        self, db: Reader, scope: Scope, periods: list[Period], *, min_cell: int = 11
+    ) -> None:
         self.db = db
         self.scope = scope
         self.periods = periods
+        self.min_cell = min_cell
 
     @cached_property
     def sales(self) -> list[SalesSummary]:
@@ -62,6 +65,16 @@ class TrendData:
     def appointments(self) -> list[AppointmentFigures]:
         """The appointment counts of each period (one query of ``rollup_appointments_daily``)."""
         return appointment_figures_by_period(self.db, self.scope, self.periods)
+
+    @cached_property
+    def rebooking(self) -> list[float | None]:
+        """The rebooking rate of each period's month, from the patient pass (None: suppressed,
+        not computed, or no pass yet): a whole month's figure, a month in progress to the pass."""
+        from aiq.reports.retention import rebooking_by_month
+
+        months = [p.start.replace(day=1) for p in self.periods]
+        found = rebooking_by_month(self.db, self.scope, sorted(set(months)), self.min_cell)
+        return [found[m].share if m in found else None for m in months]
 
     @cached_property
     def tickets(self) -> list[TicketStats]:
@@ -83,6 +96,8 @@ class TrendFigure:
     good_when_up: bool = True
     short: str = ""
     """A shorter label for a table's header (else the label)."""
+    secondary: bool = False
+    """A narrow table drops its columns before the others' changes (a patient figure)."""
 
 
 FIGURES: tuple[TrendFigure, ...] = (
@@ -107,6 +122,14 @@ FIGURES: tuple[TrendFigure, ...] = (
         "money",
         lambda d, i: d.tickets[i].average_cents,
         short="Avg ticket",
+    ),
+    TrendFigure(
+        "rebooking_rate",
+        "Rebooking rate",
+        "rate",
+        lambda d, i: d.rebooking[i],
+        short="Rebooking",
+        secondary=True,
     ),
 )
 
@@ -196,6 +219,7 @@ def trend_report(
     interval_minutes: int,
     months: int = MONTHS,
     figures: tuple[TrendFigure, ...] = FIGURES,
+    min_cell: int = 11,
 ) -> TrendReport:
     """``figures`` for the ``months`` months up to ``last``'s month, each against a year earlier.
 
@@ -205,7 +229,7 @@ def trend_report(
     calendar = months_up_to(last, months)
     counted = [m.to_date(today) for m in calendar]
     earlier = [c.year_ago() for c in counted]
-    data = TrendData(db, scope, [*counted, *earlier])
+    data = TrendData(db, scope, [*counted, *earlier], min_cell=min_cell)
     ago_read = data_coverage(db, scope.org_id, earlier[0].start, earlier[-1].end, today)
     rows = []
     for i, (month, c, y) in enumerate(zip(calendar, counted, earlier, strict=True)):

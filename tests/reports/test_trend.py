@@ -32,7 +32,10 @@ def test_trend_of_the_twelve_months(hand_store: Store) -> None:
         "completed",
         "completion_rate",
         "average_ticket_cents",
+        "rebooking_rate",
     ]
+    # The hand-built practice had no patient pass: no rebooking rate, rather than zeros.
+    assert all(m.values["rebooking_rate"].value is None for m in r.months)
     october, september = r.months[-1], r.months[-2]
     assert october.year_ago.start == date(2025, 10, 1) and october.year_ago_synced
     v = october.values
