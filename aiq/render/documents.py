@@ -583,6 +583,7 @@ def sync_document(h: SyncHealth) -> dict[str, Any]:
         "now": _ts(h.now),
         "interval_minutes": h.interval_minutes,
         "freshness": _freshness(h.freshness),
+        "patient_pass_at": _ts(h.patient_pass_at),
         "streams": sync_rows(h).rows,
         "backfill": [
             {

@@ -869,6 +869,8 @@ def _sync_table(out: Console, h: SyncHealth) -> None:
                 f" read ({reached}); reports on older dates say what they cover.",
                 markup=False,
             )
+    when = "never" if h.patient_pass_at is None else f"{h.patient_pass_at:%Y-%m-%d %H:%M} UTC"
+    out.print(f"Patient figures (aiq report retention): last computed {when}.", markup=False)
     if h.runs:
         out.print()
         fitted_table(

@@ -283,6 +283,8 @@ class SyncHealth:
     interrupted: list[int] = field(default_factory=list)
     """Runs the log still showed as running whose process is gone (nobody held the org's sync
     lock): shown as interrupted here, and written down so by the caller when it may write."""
+    patient_pass_at: datetime | None = None
+    """When the last patient pass computed the patient figures (None: never)."""
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -396,7 +398,13 @@ def sync_health(
         runs=run_rows,
         backfill=backfill_progress(db, scope.org_id, now.date()),
         interrupted=gone,
+        patient_pass_at=_patient_pass_at(db, scope.org_id),
     )
+
+
+def _patient_pass_at(db: Reader, org_id: int) -> datetime | None:
+    rows = db.rows("select computed_at from patient_pass where org_id = :org", org=org_id)
+    return as_datetime(rows[0][0]) if rows else None
 
 
 def _interrupted_runs(db: Reader, org_id: int) -> list[int]:

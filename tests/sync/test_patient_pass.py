@@ -17,6 +17,8 @@ from aiq import privacy
 from aiq.clock import utcnow
 from aiq.config import PrivacySettings, SyncSettings
 from aiq.errors import UsageError
+from aiq.reports import api
+from aiq.reports.api import ReportRequest
 from aiq.sandbox import Sandbox
 from aiq.sandbox.server import RunningSandbox, serve_in_thread
 from aiq.sandbox.testing import make_config
@@ -77,6 +79,8 @@ def test_the_first_sync_runs_the_pass_and_the_next_one_does_not(
     assert row.appointments > 1000 and row.invoices > 1000 and row.min_cell == 11
     assert _figures(store, org_id) > 100
     assert first.document()["patient_pass"] == "saved"
+    health = api.sync(store, ReportRequest())
+    assert health.patient_pass_at == row.computed_at
 
     # The pass ran a moment ago: an ordinary run is incremental and leaves the figures be.
     again = run_sync(served)
