@@ -181,6 +181,34 @@ def _certificate_problem(exc: BaseException) -> str | None:
     return None
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing (``_Session``)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+_NO_COOKIES = _NoCookies()
+
+
+class _Session(httpx.Client):
+    """httpx's client, keeping no cookies: AR's session is the bearer token aiq sends.
+
+    httpx reads every answer's cookies into its jar (through the standard library's cookiejar,
+    some 50 microseconds an answer even when there are none) and merges the jar into every
+    request; the session cookies a Laravel application sets on each answer would be parsed, kept
+    and sent back for nothing.
+    """
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        pass  # nothing to keep
+
+
 def _looks_like_login_page(response: Answer) -> bool:
     ctype = response.headers.get("content-type", "")
     if "text/html" not in ctype:
@@ -234,7 +262,7 @@ class ARClient:
         self._pacer = pacer
         self._connect_timeout = min(timeout, 10.0)
         self._urls: dict[str, httpx.URL] = {}
-        self._http = httpx.Client(
+        self._http = _Session(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=self._connect_timeout),
             transport=transport,
@@ -244,6 +272,10 @@ class ARClient:
             headers=_HEADERS,
             follow_redirects=False,
         )
+        # What ``httpx.Client.build_request`` adds to each request, merged once: the client's
+        # headers (as they are written) and its timeouts.
+        self._headers = {k.decode("ascii"): v.decode("ascii") for k, v in self._http.headers.raw}
+        self._extensions = {"timeout": self._http.timeout.as_dict()}
 
     @property
     def pacer(self) -> Pacer:
@@ -508,8 +540,13 @@ class ARClient:
     ) -> Answer:
         """Send one request and read its whole answer, within the deadline and the size cap."""
         started = time.monotonic()
-        request = self._http.build_request(
-            method, url, params=params, content=content, headers=headers
+        request = httpx.Request(
+            method,
+            url,
+            params=params,
+            content=content,
+            headers={**self._headers, **headers},
+            extensions=self._extensions,
         )
         response = self._http.send(request, stream=True)
         try:
