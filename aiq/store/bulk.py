@@ -1,10 +1,10 @@
 """Bulk writes, per dialect: the fast paths are the normal paths.
 
-SQLite: one ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE`` per table and batch, inside the
-caller's transaction. Postgres: ``COPY`` into a temporary table and one
-``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` merge per table and batch; rows expected to be new
-(``add_rows``) are copied straight into the table. Both skip rows whose ``row_hash`` did not
-change.
+SQLite: ``INSERT ... VALUES (...), (...) ON CONFLICT DO UPDATE`` statements of many rows each
+(``_sqlite_values``) per table and batch, inside the caller's transaction. Postgres: ``COPY`` into
+a temporary table and one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` merge per table and
+batch; rows expected to be new (``add_rows``) are copied straight into the table. Both skip rows
+whose ``row_hash`` did not change.
 
 Rows come as dicts (``upsert``, ``insert``: the small tables) or as tuples in a given column order
 (``upsert_rows``, ``insert_rows``: the sync's many rows, built that way by the mapping so nothing is
@@ -21,6 +21,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
+from itertools import chain
 from operator import itemgetter, methodcaller
 from typing import Any
 
@@ -75,7 +76,8 @@ sqlite3.register_adapter(date, _DATE_TEXT.__getitem__)
 # sqlite3 binds int, float and str as they are, but looks every other value up among its adapters
 # and then for __adapt__ and __conform__ methods before binding it as it is: for None and bool,
 # that search is most of what binding them costs. The same values, found at once.
-sqlite3.register_adapter(type(None), lambda value: value)
+_NOTHING: dict[Any, None] = {}
+sqlite3.register_adapter(type(None), _NOTHING.get)  # None for None, in C
 sqlite3.register_adapter(bool, int)
 
 # Postgres types whose binary COPY form psycopg writes from the plain Python values aiq's rows
@@ -150,9 +152,30 @@ def _sqlite_upsert(
             tail += f" WHERE {table.name}.row_hash IS NOT excluded.row_hash"
     else:
         tail = " ON CONFLICT DO NOTHING"
-    placeholders = ", ".join("?" for _ in cols)
-    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({placeholders}){tail}"
-    _driver(conn).executemany(sql, rows)
+    _sqlite_values(conn, f"INSERT INTO {table.name} ({', '.join(cols)})", len(cols), rows, tail)
+
+
+_SQLITE_PARAMETERS = 999
+"""Bound parameters a statement takes at most: the lowest limit of any SQLite build."""
+
+
+def _sqlite_values(
+    conn: Connection, head: str, width: int, rows: Sequence[Sequence[Any]], tail: str = ""
+) -> None:
+    """Run ``head VALUES (?, ...), (?, ...)... tail`` over ``rows``, many rows a statement.
+
+    ``executemany`` steps a statement once a row, and each step lets go of the interpreter lock and
+    takes it back: while the fetch threads are busy, that hand-over costs more CPU than the row's
+    insert itself. A statement of many rows steps once. SQLite inserts the rows one after another,
+    as ``executemany`` would (a conflict within one statement is met as it would be there).
+    """
+    per = max(1, _SQLITE_PARAMETERS // width)
+    one = f"({', '.join('?' * width)})"
+    raw = _driver(conn)
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        values = ", ".join([one] * len(chunk))
+        raw.execute(f"{head} VALUES {values}{tail}", tuple(chain.from_iterable(chunk)))
 
 
 def _copy_into_temp(
@@ -275,8 +298,7 @@ def _is_duplicate_key(exc: Exception) -> bool:
 def _sqlite_insert(
     conn: Connection, table: Table, cols: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-    _driver(conn).executemany(sql, rows)
+    _sqlite_values(conn, f"INSERT INTO {table.name} ({', '.join(cols)})", len(cols), rows)
 
 
 def _pg_insert(
