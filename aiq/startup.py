@@ -12,7 +12,8 @@ help and shell completion would pay it on every request (a TAB press runs `aiq`)
   environment variables Rich, Typer and aiq read. Any change makes a new key, so a replay is
   byte-identical to a fresh render. A request that fails, or writes to stderr, is not recorded.
 
-This module imports only the standard library, and only a little of it.
+This module imports only the standard library, and only a little of it; before the CLI it keeps
+httpx from importing its own command-line client (``skip_httpx_cli``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def run(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
                     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - quiet shutdown
             return code
 
+    skip_httpx_cli()
     from aiq.cli import run as run_cli
 
     if path is None:
@@ -93,6 +95,18 @@ def run(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
     # fish asks "is-args?" and hears no by exit code 1; help succeeds with 0 only.
     recordable = (0, 1) if env.get(COMPLETE_VAR) else (0,)
     return _run_and_record(run_cli, argv, path, recordable)
+
+
+def skip_httpx_cli() -> None:
+    """Keep ``import httpx`` from importing httpx's command-line client, which aiq never runs.
+
+    httpx imports ``httpx._main`` whenever Click, Rich and Pygments are installed (as they are
+    beside Typer), and with it much of Rich and Pygments: about 0.1 CPU-s of every start of a
+    process that does not use Rich itself (a daemon's worker, each sync it runs), 25 ms of one that
+    does. A module that is None in ``sys.modules`` is one Python does not import; httpx then
+    defines a stub ``httpx.main`` in its place. Without effect once httpx is imported.
+    """
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def _normalise_instruction(instruction: str) -> None:
