@@ -56,7 +56,8 @@ def export(
             "--tables",
             metavar="LIST",
             help="Comma-separated tables (default: every business table and the sync run log; "
-            "rollup_sales_daily and rollup_appointments_daily on request).",
+            "rollup_sales_daily, rollup_appointments_daily, patient_figure and patient_pass "
+            "on request).",
         ),
     ] = None,
     date_from: Annotated[

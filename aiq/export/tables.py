@@ -29,6 +29,8 @@ from aiq.store.models import (
     ROLLUP_TABLES,
     Appointment,
     Invoice,
+    PatientFigure,
+    PatientPass,
     SyncRun,
     SyncRunStream,
     table_of,
@@ -38,8 +40,10 @@ _DEFAULT_MODELS: tuple[type[SQLModel], ...] = (*BUSINESS_TABLES, SyncRun, SyncRu
 DEFAULT_TABLES: tuple[Table, ...] = tuple(table_of(m) for m in _DEFAULT_MODELS)
 """Exported when no ``--tables`` are given: the business facts and the sync run log."""
 
-OPTIONAL_TABLES: tuple[Table, ...] = tuple(table_of(m) for m in ROLLUP_TABLES)
-"""Exported only when named: derived daily rollups."""
+OPTIONAL_TABLES: tuple[Table, ...] = tuple(
+    table_of(m) for m in (*ROLLUP_TABLES, PatientFigure, PatientPass)
+)
+"""Exported only when named: derived daily rollups, and the patient pass's figures."""
 
 SECRET_TABLES = frozenset({"credential", "ar_login", "vault_key"})
 """Never exported, whatever is asked."""
@@ -170,6 +174,8 @@ def _period_filter(
 
     if "local_date" in table.c:
         return between(table.c.local_date), "local_date"
+    if table.name == "patient_figure":
+        return between(table.c.month), "month (its first day)"
     parents = {
         "invoice_item": ("invoice_id", table_of(Invoice)),
         "appointment_service": ("appointment_id", table_of(Appointment)),

@@ -6,8 +6,10 @@ the sandbox's ground truth in tests/reports/test_retention.py.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ from aiq.sandbox.testing import make_config
 from aiq.store.db import Store
 from aiq.store.models import PatientFigure, PatientPass, table_of
 from aiq.sync.engine import SyncEngine, SyncOptions
+from tests.helpers import aiq_process
 from tests.sync.conftest import SINCE, SyncFn, make_client
 
 FIGURES = table_of(PatientFigure)
@@ -151,7 +154,12 @@ def _patient_ids(running: RunningSandbox) -> set[int]:
 
 
 def test_no_table_holds_a_patient_id_a_hash_of_one_or_a_row_per_patient(
-    store: Store, org_id: int, served: RunningSandbox, run_sync: SyncFn
+    store: Store,
+    db_url: str,
+    org_id: int,
+    served: RunningSandbox,
+    run_sync: SyncFn,
+    tmp_path: Path,
 ) -> None:
     assert run_sync(served).patient_pass == "saved"
     ids = _patient_ids(served)
@@ -193,6 +201,16 @@ def test_no_table_holds_a_patient_id_a_hash_of_one_or_a_row_per_patient(
             assert patients is None and count is None and base is None
         else:
             assert patients is None or patients == 0 or patients >= 11
+    # They are the practice's figures: exported when asked for, patient ids no more there.
+    out = tmp_path / "export"
+    res = aiq_process(
+        "--db", db_url, "export", "--tables", "patient_figure,patient_pass", "--out", str(out)
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    with (out / "patient_figure.csv").open() as f:
+        exported = list(csv.DictReader(f))
+    assert len(exported) == len(rows)
+    assert not {r["count"] for r in exported} & texts
     # The rows are per month and dimension, however many patients there are.
     months = (served.sandbox.now.date().year - SINCE.year) * 12 + 13
     assert len(rows) < months * 60 < len(ids) * 2
