@@ -40,9 +40,8 @@ _DEFAULT_MODELS: tuple[type[SQLModel], ...] = (*BUSINESS_TABLES, SyncRun, SyncRu
 DEFAULT_TABLES: tuple[Table, ...] = tuple(table_of(m) for m in _DEFAULT_MODELS)
 """Exported when no ``--tables`` are given: the business facts and the sync run log."""
 
-OPTIONAL_TABLES: tuple[Table, ...] = tuple(
-    table_of(m) for m in (*ROLLUP_TABLES, PatientFigure, PatientPass)
-)
+_OPTIONAL_MODELS: tuple[type[SQLModel], ...] = (*ROLLUP_TABLES, PatientFigure, PatientPass)
+OPTIONAL_TABLES: tuple[Table, ...] = tuple(table_of(m) for m in _OPTIONAL_MODELS)
 """Exported only when named: derived daily rollups, and the patient pass's figures."""
 
 SECRET_TABLES = frozenset({"credential", "ar_login", "vault_key"})
