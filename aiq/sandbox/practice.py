@@ -10,6 +10,7 @@ advancing the clock plans one more day per day and releases what has come due.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import heapq
 import pickle
 import random
@@ -117,26 +118,34 @@ class Practice:
         self._next_invoice_id = rng.randrange(1, 9) * 1_000_000 + 1
         self._patient_base = rng.randrange(1, 9) * 100_000
         self.patients: list[Patient] = []
-        self._patients_by_clinic: dict[int, list[int]] = {c.id: [] for c in self.catalog.clinics}
         self.appointments: dict[int, Appointment] = {}
         self.invoices: dict[int, Invoice] = {}
         self.appts_by_day: dict[dt.date, list[Appointment]] = {}
         self.invoices_by_day: dict[dt.date, list[Invoice]] = {}
         self._queue: list[tuple[dt.datetime, int, int, Any]] = []
         self._seq = 0
+        self._bulk = True  # while generating, events are sorted once rather than heaped
         self.version = 0
         self._cache: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
         self._truth: tuple[int, bytes] | None = None
         self._generated: _Generated | None = None
-        self.model = DemandModel(
-            self.catalog, self.history_start, today, self._new_patient, self._returning_patient
-        )
+        self.model = DemandModel(self.catalog, self.history_start, today, self._new_patient)
         self.serializer = Serializer(
             self.patient, {s.id: (s.name, s.minutes) for s in self.catalog.services}
         )
         self._planned_until = self.history_start - _DAY
-        self._plan_until(today + dt.timedelta(days=HORIZON_DAYS))
-        self._release()
+        # Generating makes hundreds of thousands of long-lived objects and no garbage cycles:
+        # the collector would only walk the growing dataset again and again.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._plan_until(today + dt.timedelta(days=HORIZON_DAYS))
+            self._queue.sort()  # a sorted list is a heap
+            self._bulk = False
+            self._release()
+        finally:
+            if collecting:
+                gc.enable()
 
     # -- patients -------------------------------------------------------------------------
 
@@ -149,21 +158,16 @@ class Practice:
         self.patients.append(
             make_patient(rng, pid, self.today, clinic.city, clinic.state, clinic.zip)
         )
-        self._patients_by_clinic[clinic.id].append(pid)
         return pid
-
-    def _returning_patient(self, rng: random.Random, clinic: Clinic) -> int:
-        pool = self._patients_by_clinic[clinic.id]
-        if len(pool) < 40:
-            return self._new_patient(rng, clinic)
-        # Recent patients come back more often than those first seen years ago.
-        return pool[len(pool) - 1 - int(len(pool) * rng.random() ** 1.6)]
 
     # -- the event queue --------------------------------------------------------------------
 
     def _push(self, when: dt.datetime, kind: int, obj: Any) -> None:
         self._seq += 1
-        heapq.heappush(self._queue, (when, self._seq, kind, obj))
+        if self._bulk:
+            self._queue.append((when, self._seq, kind, obj))
+        else:
+            heapq.heappush(self._queue, (when, self._seq, kind, obj))
 
     def _plan_until(self, last_day: dt.date) -> None:
         day = self._planned_until + _DAY

@@ -203,11 +203,16 @@ class Invoice:
         self.employee_id = employee_id
         self.created_at = created_at
         self.items = items
-        self.subtotal = sum(i.value for i in items)
-        self.discount = sum(i.discount for i in items)
-        self.tax = sum(i.tax for i in items)
+        subtotal = discount = tax = 0
+        for i in items:  # one pass: a practice creates tens of thousands
+            subtotal += i.unit_price * i.quantity // 100
+            discount += i.discount
+            tax += i.tax
+        self.subtotal = subtotal
+        self.discount = discount
+        self.tax = tax
         self.tip = tip
-        self.total = self.subtotal - self.discount + self.tax + tip
+        self.total = subtotal - discount + tax + tip
         self.payments = payments
         self.refunds = refunds
         self.voided_at = voided_at
