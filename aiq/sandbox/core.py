@@ -18,6 +18,8 @@ from aiq.sandbox.practice import Practice, new_practice
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from aiq.sandbox.insights import PatientTruth
+
 
 @dataclass
 class Stats:
@@ -145,6 +147,24 @@ class Sandbox:
         """Exactly what the server holds for an account, as the API serialises it."""
         with self.lock:
             return self.practice(account_id).truth()
+
+    def patient_truth(
+        self,
+        account_id: int | None = None,
+        *,
+        history_from: dt.date,
+        until: dt.date,
+        today: dt.date,
+    ) -> PatientTruth:
+        """The patient figures of an account now, from the sandbox's own records (see
+        `aiq.sandbox.insights`): appointments starting in [history_from, until], invoices
+        created in [history_from, today]."""
+        from aiq.sandbox.insights import patient_truth
+
+        with self.lock:
+            return patient_truth(
+                self.practice(account_id), history_from=history_from, until=until, today=today
+            )
 
     def inject_anomaly(
         self,
