@@ -11,7 +11,7 @@ patient object is read.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, Final
 
 from aiq.ar.mapping import (
     APPOINTMENT_COLUMNS,
@@ -34,32 +34,34 @@ _COUNTED = frozenset(COUNTED_STATUSES)
 _REDEEMED = frozenset({"wallet", "egift"})  # payments net sales leaves out
 
 
-class AppointmentFact(NamedTuple):
-    """What the pass needs of one appointment (never stored)."""
+# A fact is a plain tuple in the order below, not a NamedTuple: a pass holds one per record (some
+# 75,000 for a practice of three clinics), and the garbage collector stops tracking a plain tuple
+# of plain values at its first collection but walks every NamedTuple at every full one.
 
-    id: int
-    patient: int
-    start_at: datetime  # UTC: "later" is the real order, whatever the clinics' zones
-    day: date  # the clinic-local date of the start
-    booked_on: date  # the local date it was booked (date.max when AR did not say)
-    canceled_on: date | None  # the local date it was canceled
-    status: str
-    clinic_id: int
-    provider_id: int | None
-    is_new_patient: bool
+AppointmentFact = tuple[
+    int, int, datetime, date, date, "date | None", bool, int, "int | None", bool
+]
+"""What the pass needs of one appointment (never stored), at these positions:"""
+A_ID: Final = 0
+A_PATIENT: Final = 1
+A_START: Final = 2  # UTC: "later" is the real order, whatever the clinics' zones
+A_DAY: Final = 3  # the clinic-local date of the start
+A_BOOKED: Final = 4  # the local date it was booked (date.max when AR did not say)
+A_CANCELED: Final = 5  # the local date it was canceled, or None
+A_COMPLETED: Final = 6
+A_CLINIC: Final = 7
+A_PROVIDER: Final = 8  # or None
+A_NEW: Final = 9  # AR's is_new_patient
 
-
-class InvoiceFact(NamedTuple):
-    """What the pass needs of one invoice (never stored): its net-sales parts by date."""
-
-    id: int
-    patient: int | None  # None: AR named no patient (the invoice still counts in net sales)
-    clinic_id: int
-    day: date  # the clinic-local date of its creation
-    counted: bool
-    membership: bool  # counted, with a membership item: its patient is a member that month
-    membership_cents: int  # item value of its membership items
-    parts: tuple[tuple[date, int], ...]  # (local date, cents) that add up to its net sales
+InvoiceFact = tuple[int, "int | None", date, bool, bool, int, tuple[tuple[date, int], ...]]
+"""What the pass needs of one invoice (never stored), at these positions:"""
+I_ID: Final = 0
+I_PATIENT: Final = 1  # None: AR named no patient (the invoice still counts in net sales)
+I_DAY: Final = 2  # the clinic-local date of its creation
+I_COUNTED: Final = 3
+I_MEMBER: Final = 4  # counted, with a membership item: its patient is a member that month
+I_MEMBERSHIP_CENTS: Final = 5  # item value of its membership items
+I_PARTS: Final = 6  # (local date, cents) pairs that add up to its net sales
 
 
 def patient_id(record: dict[str, Any]) -> int | None:
@@ -86,17 +88,17 @@ def appointment_fact(record: dict[str, Any], mapped: MappedAppointment) -> Appoi
         return None
     booked = record.get("booked_at")
     canceled = record.get("canceled_at")
-    return AppointmentFact(
-        id=row[_A["id"]],
-        patient=pid,
-        start_at=row[_A["start_at"]],
-        day=row[_A["local_date"]],
-        booked_on=local_date(str(booked)) if booked else date.max,
-        canceled_on=local_date(str(canceled)) if canceled else None,
-        status=row[_A["status"]],
-        clinic_id=row[_A["clinic_id"]],
-        provider_id=row[_A["provider_id"]],
-        is_new_patient=row[_A["is_new_patient"]],
+    return (
+        row[_A["id"]],
+        pid,
+        row[_A["start_at"]],
+        row[_A["local_date"]],
+        local_date(str(booked)) if booked else date.max,
+        local_date(str(canceled)) if canceled else None,
+        row[_A["status"]] == "completed",
+        row[_A["clinic_id"]],
+        row[_A["provider_id"]],
+        row[_A["is_new_patient"]],
     )
 
 
@@ -131,13 +133,12 @@ def invoice_fact(record: dict[str, Any], mapped: MappedInvoice) -> InvoiceFact:
     if status != "void":
         for r in mapped.refunds:
             parts.append((r[_R["local_date"]], -r[_R["amount_cents"]]))
-    return InvoiceFact(
-        id=row[_I["id"]],
-        patient=patient_id(record),
-        clinic_id=row[_I["clinic_id"]],
-        day=day,
-        counted=counted,
-        membership=member,
-        membership_cents=membership,
-        parts=tuple(parts),
+    return (
+        row[_I["id"]],
+        patient_id(record),
+        day,
+        counted,
+        member,
+        membership,
+        tuple(parts),
     )

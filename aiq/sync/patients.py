@@ -13,6 +13,7 @@ patients is stored with no numbers at all (suppressed).
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -22,7 +23,26 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 
-from aiq.ar.patients import AppointmentFact, InvoiceFact
+from aiq.ar.patients import (
+    A_BOOKED,
+    A_CANCELED,
+    A_CLINIC,
+    A_COMPLETED,
+    A_DAY,
+    A_ID,
+    A_NEW,
+    A_PATIENT,
+    A_PROVIDER,
+    A_START,
+    I_COUNTED,
+    I_DAY,
+    I_MEMBER,
+    I_MEMBERSHIP_CENTS,
+    I_PARTS,
+    I_PATIENT,
+    AppointmentFact,
+    InvoiceFact,
+)
 from aiq.store.models import PatientFigure, PatientPass, table_of
 
 RETURN_DAYS = (30, 90, 180)
@@ -41,8 +61,9 @@ FIGURES = (
 PRACTICE, CLINIC, PROVIDER = "practice", "clinic", "provider"
 
 
+@functools.lru_cache(maxsize=16384)
 def month_of(day: date) -> date:
-    """The first day of ``day``'s month."""
+    """The first day of ``day``'s month (kept: a pass asks for the same days again and again)."""
     return day.replace(day=1)
 
 
@@ -55,6 +76,12 @@ def add_months(month: date, k: int) -> date:
 def month_end(month: date) -> date:
     """The last day of ``month``'s month."""
     return add_months(month, 1) - timedelta(days=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _months_from(month: date) -> tuple[date, ...]:
+    """``month`` and the ``COHORT_MONTHS`` months after it."""
+    return tuple(add_months(month, k) for k in range(COHORT_MONTHS + 1))
 
 
 @dataclass(frozen=True)
@@ -99,7 +126,7 @@ class PatientTap:
         """Keep the facts of one window (called by the sync's writing thread)."""
         into: dict[int, Any] = self.appointments if stream == "appointments" else self.invoices
         for fact in facts:
-            into[fact.id] = fact
+            into[fact[0]] = fact  # A_ID, I_ID
 
 
 def compute(
@@ -125,15 +152,15 @@ def compute(
         m = add_months(m, 1)
     visits: dict[int, list[AppointmentFact]] = defaultdict(list)
     for a in appointments:
-        if history_from <= a.day <= until:
-            visits[a.patient].append(a)
+        if history_from <= a[A_DAY] <= until:
+            visits[a[A_PATIENT]].append(a)
     for appts in visits.values():
-        appts.sort(key=lambda a: (a.start_at, a.id))
+        appts.sort(key=lambda a: (a[A_START], a[A_ID]))
     cohorts = _cohorts(visits)
     rows = _rebooking(visits, min_cell)
     rows += _returns(visits, months, today, min_cell)
     rows += _retention(visits, cohorts, months, today, min_cell)
-    inside = [i for i in invoices if history_from <= i.day <= today]
+    inside = [i for i in invoices if history_from <= i[I_DAY] <= today]
     rows += _revenue(inside, cohorts, months, min_cell)
     rows += _memberships(inside, months, history_from, min_cell)
     return rows
@@ -143,9 +170,9 @@ def _cohorts(visits: dict[int, list[AppointmentFact]]) -> dict[int, date]:
     """Each new patient's cohort: the month of their first completed appointment."""
     out: dict[int, date] = {}
     for pid, appts in visits.items():
-        if not any(a.is_new_patient for a in appts):
+        if not any(a[A_NEW] for a in appts):
             continue
-        days = [a.day for a in appts if a.status == "completed"]
+        days = [a[A_DAY] for a in appts if a[A_COMPLETED]]
         if days:
             out[pid] = month_of(min(days))
     return out
@@ -167,19 +194,23 @@ def _rebooking(visits: dict[int, list[AppointmentFact]], min_cell: int) -> list[
 
     for pid, appts in visits.items():
         for i, a in enumerate(appts):
-            if a.status != "completed":
+            if not a[A_COMPLETED]:
                 continue
-            day = a.day
-            rebooked = any(
-                b.start_at > a.start_at
-                and b.booked_on <= day
-                and (b.canceled_on is None or b.canceled_on > day)
-                for b in appts[i + 1 :]
-            )
+            day, start = a[A_DAY], a[A_START]
+            rebooked = False
+            for b in appts[i + 1 :]:  # later or at the same time: the visits are sorted
+                canceled = b[A_CANCELED]
+                if (
+                    b[A_START] > start
+                    and b[A_BOOKED] <= day
+                    and (canceled is None or canceled > day)
+                ):
+                    rebooked = True
+                    break
             month = month_of(day)
-            keys = [(month, PRACTICE, 0), (month, CLINIC, a.clinic_id)]
-            if a.provider_id is not None:
-                keys.append((month, PROVIDER, a.provider_id))
+            keys = [(month, PRACTICE, 0), (month, CLINIC, a[A_CLINIC])]
+            if a[A_PROVIDER] is not None:
+                keys.append((month, PROVIDER, a[A_PROVIDER]))
             for key in keys:
                 c = cell(key)
                 c[0] += 1
@@ -232,7 +263,7 @@ def _returns(
 ) -> list[FigureRow]:
     counts: dict[tuple[date, int], list[int]] = defaultdict(lambda: [0, 0])
     for appts in visits.values():
-        days = sorted({a.day for a in appts if a.status == "completed"})
+        days = sorted({a[A_DAY] for a in appts if a[A_COMPLETED]})
         last_in: dict[date, date] = {}
         for d in days:
             last_in[month_of(d)] = d  # days are sorted: the month's last one stays
@@ -275,9 +306,9 @@ def _retention(
     active: dict[tuple[date, int], int] = defaultdict(int)
     for pid, cohort in cohorts.items():
         size[cohort] += 1
-        seen = {month_of(a.day) for a in visits[pid] if a.status == "completed"}
-        for k in range(COHORT_MONTHS + 1):
-            if add_months(cohort, k) in seen:
+        seen = {month_of(a[A_DAY]) for a in visits[pid] if a[A_COMPLETED]}
+        for k, month in enumerate(_months_from(cohort)):
+            if month in seen:
                 active[(cohort, k)] += 1
     rows = []
     for cohort in months:
@@ -309,12 +340,13 @@ def _revenue(
     returning: dict[date, int] = defaultdict(int)
     new_patients: dict[date, set[int]] = defaultdict(set)
     for inv in invoices:
-        cohort = cohorts.get(inv.patient) if inv.patient is not None else None
-        for day, cents in inv.parts:
+        pid = inv[I_PATIENT]
+        cohort = None if pid is None else cohorts.get(pid)
+        for day, cents in inv[I_PARTS]:
             month = month_of(day)
-            if cohort == month:
+            if pid is not None and cohort == month:
                 new[month] += cents
-                new_patients[month].add(inv.patient)  # type: ignore[arg-type]
+                new_patients[month].add(pid)
             else:
                 returning[month] += cents
     rows = []
@@ -338,12 +370,13 @@ def _memberships(
     members: dict[date, set[int]] = defaultdict(set)
     revenue: dict[date, int] = defaultdict(int)
     for inv in invoices:
-        if not inv.counted:
+        if not inv[I_COUNTED]:
             continue
-        month = month_of(inv.day)
-        revenue[month] += inv.membership_cents
-        if inv.membership and inv.patient is not None:
-            members[month].add(inv.patient)
+        month = month_of(inv[I_DAY])
+        revenue[month] += inv[I_MEMBERSHIP_CENTS]
+        pid = inv[I_PATIENT]
+        if inv[I_MEMBER] and pid is not None:
+            members[month].add(pid)
     # The first whole month of the history has no month before it to compare with.
     first_whole = history_from if history_from.day == 1 else add_months(month_of(history_from), 1)
     rows = []
