@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
 from aiq.sandbox.practice import keep_generated
+from tests import templates
 
 PG_URL = os.environ.get("AIQ_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -23,6 +24,15 @@ _pg_state: dict[str, str | None] = {}
 
 # Many tests serve a sandbox of the same config: generate each practice once per process.
 keep_generated(8)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    templates.start_run(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    templates.end_run(config)
+
 
 _opened: list[tuple[weakref.ref[Any], str]] = []
 """Every Postgres connection a connection pool opened, with the test that was running."""

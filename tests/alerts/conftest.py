@@ -18,7 +18,7 @@ from tests.alerts.servers import (
     http_server,
     smtp_server,
 )
-from tests.sync.conftest import add_org, org_id, run_sync  # noqa: F401
+from tests.sync.conftest import add_org, org_id, run_sync, synced_org  # noqa: F401
 
 
 @pytest.fixture

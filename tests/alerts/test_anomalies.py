@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import select
 
 from aiq.alerts import detect, figures, ledger
@@ -14,21 +12,15 @@ from aiq.alerts.check import check_org
 from aiq.config import AlertSettings
 from aiq.reports import api
 from aiq.sandbox import Sandbox
-from aiq.sandbox.server import RunningSandbox, serve_in_thread
+from aiq.sandbox.server import serve_in_thread
 from aiq.sandbox.testing import TEST_TODAY, make_config
 from aiq.store.db import Store
 from aiq.store.models import Clinic, Staff, table_of
 from aiq.store.orgs import OrgRef
-from tests.sync.conftest import SyncFn
+from tests.sync.conftest import RECENT, SyncedOrg, SyncFn
 
 BAD_DAY = dt.date(2026, 11, 24)  # a Tuesday, two days before the sandbox's today
 THRESHOLDS = figures.Thresholds()  # the defaults, as configured out of the box
-
-
-@pytest.fixture(scope="module")
-def normal() -> Iterator[RunningSandbox]:
-    with serve_in_thread(Sandbox(make_config())) as running:
-        yield running
 
 
 def _clinics(store: Store, org_id: int) -> dict[int, str]:
@@ -45,7 +37,8 @@ def test_a_day_of_heavy_cancellations_is_found_with_its_clinic_day_and_driver(
         clinic_id = sb.truth()["clinics"][0]["id"]
         canceled = sb.inject_anomaly(None, clinic_id, BAD_DAY, share=0.7)
         assert canceled >= 5
-        run_sync(running)
+        # Three months of history: the detector's baselines are the 8 weeks before the day.
+        run_sync(running, since=RECENT)
         truth = sb.truth()
     found = detect.anomalies(store, org_id, THRESHOLDS, days=3, today=TEST_TODAY)
     assert len(found.found) == 1, [f.title for f in found.found]
@@ -91,10 +84,8 @@ def test_a_day_of_heavy_cancellations_is_found_with_its_clinic_day_and_driver(
     assert row.status == "expired"
 
 
-def test_normal_data_over_a_quarter_raises_no_anomaly(
-    store: Store, org_id: int, run_sync: SyncFn, normal: RunningSandbox
-) -> None:
-    run_sync(normal)
+def test_normal_data_over_a_quarter_raises_no_anomaly(synced_org: SyncedOrg) -> None:
+    store, org_id = synced_org.store, synced_org.org_id  # the whole sandbox, synced
     last = TEST_TODAY - dt.timedelta(days=1)
     first = last - dt.timedelta(days=90)
     found = detect.anomalies(store, org_id, THRESHOLDS, first=first, last=last)

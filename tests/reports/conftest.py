@@ -24,6 +24,7 @@ from tests.sync.conftest import (  # noqa: F401 (fixtures)
     org_id,
     run_sync,
     served,
+    synced_org,
 )
 
 TODAY = date(2026, 11, 26)

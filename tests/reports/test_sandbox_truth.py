@@ -21,7 +21,7 @@ from aiq.reports.period import Period, parse_month
 from aiq.sandbox.server import RunningSandbox
 from aiq.store.db import Store, open_store
 from tests.reports.conftest import module_database
-from tests.sync.conftest import SyncFn, add_org, sync_once
+from tests.sync.conftest import SyncedOrg, copy_synced_org
 
 COUNTED = {"paid", "partially_paid", "refunded", "partially_refunded"}
 ITEM_FIGURE = {
@@ -103,14 +103,8 @@ def truth_appointments(truth: dict[str, Any], period: Period, clinic: int | None
     return c
 
 
-def test_revenue_matches_the_sandbox_truth(
-    store: Store,
-    org_id: int,
-    served: RunningSandbox,
-    run_sync: SyncFn,
-) -> None:
-    report = run_sync(served)
-    assert report.status == "ok", report.errors
+def test_revenue_matches_the_sandbox_truth(synced: Store, served: RunningSandbox) -> None:
+    store = synced
     sb = served.sandbox
     truth = sb.truth()
     today = sb.now.date()
@@ -150,11 +144,11 @@ def test_revenue_matches_the_sandbox_truth(
 
 
 def test_revenue_still_matches_after_the_clock_moves(
-    store: Store, org_id: int, fresh_served: RunningSandbox, run_sync: SyncFn
+    synced_org: SyncedOrg, fresh_served: RunningSandbox
 ) -> None:
     """Late refunds, voids and late payments of earlier months reach the rollups on re-sync."""
     sb = fresh_served.sandbox
-    assert run_sync(fresh_served).status == "ok"
+    store, run_sync = synced_org.store, synced_org.sync  # after a first sync of the sandbox
     before = {
         m: api.revenue(store, ReportRequest(month=m, today=sb.now.date())).summary
         for m in ("2026-10", "2026-11")
@@ -217,12 +211,12 @@ def synced(
     tmp_path_factory: pytest.TempPathFactory,
     served: RunningSandbox,
 ) -> Iterator[Store]:
-    """The module's sandbox, synced once into each database, for the tests that only read it."""
+    """The module's sandbox, synced into each database, for the tests that only read it (a copy
+    of the run's synced org: the same sandbox config, synced once a run)."""
     with module_database(request.param, tmp_path_factory) as url:
+        copy_synced_org(url)
         store = open_store(url, migrate=False)
         try:
-            report = sync_once(store, add_org(store), served)
-            assert report.status == "ok", report.errors
             yield store
         finally:
             store.dispose()

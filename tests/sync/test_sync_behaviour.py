@@ -28,7 +28,7 @@ from aiq.store.models import (
 )
 from aiq.sync.engine import SyncEngine, SyncOptions, SyncReport
 from tests.phi import find_phi
-from tests.sync.conftest import SyncFn
+from tests.sync.conftest import RECENT, SyncedOrg, SyncFn
 
 
 def dump_database(store: Store) -> bytes:
@@ -48,11 +48,9 @@ def dump_database(store: Store) -> bytes:
 
 
 def test_no_patient_data_reaches_the_database(
-    store: Store, org_id: int, served: RunningSandbox, run_sync: SyncFn
+    synced_org: SyncedOrg, served: RunningSandbox
 ) -> None:
-    report = run_sync(served)
-    assert report.status == "ok"
-    data = dump_database(store)
+    data = dump_database(synced_org.store)  # after a first sync of the whole sandbox
     assert len(data) > 100_000
     assert find_phi(data, served.sandbox) == []
     # The scan does find patient data where it is (the sandbox's own answer).
@@ -60,12 +58,9 @@ def test_no_patient_data_reaches_the_database(
     assert find_phi(sample, served.sandbox)
 
 
-def test_run_log_records_each_run_and_stream(
-    store: Store, org_id: int, served: RunningSandbox, run_sync: SyncFn
-) -> None:
-    run_sync(served)
-    run_sync(served)
-    with store.connect() as conn:
+def test_run_log_records_each_run_and_stream(synced_org: SyncedOrg, served: RunningSandbox) -> None:
+    synced_org.sync(served)  # the second run: the first is in the copy
+    with synced_org.store.connect() as conn:
         runs = (
             conn.execute(select(table_of(SyncRun)).order_by(table_of(SyncRun).c.id))
             .mappings()
@@ -85,7 +80,7 @@ def test_run_log_records_each_run_and_stream(
 def test_dry_run_writes_nothing(
     store: Store, org_id: int, served: RunningSandbox, run_sync: SyncFn
 ) -> None:
-    report = run_sync(served, dry_run=True)
+    report = run_sync(served, dry_run=True, since=RECENT)
     assert report.dry_run and report.totals().inserted > 0
     with store.connect() as conn:
         for table in ("appointment", "invoice", "sync_run", "sync_window", "clinic"):
@@ -101,7 +96,7 @@ def test_second_sync_of_the_same_org_is_locked_out(
         assert info.value.exit_code == 5
         assert "pid" in str(info.value) or "aiq sync" in str(info.value)
     # Once released, it runs.
-    assert run_sync(served).status == "ok"
+    assert run_sync(served, since=RECENT).status == "ok"
 
 
 def test_lock_waits_when_asked(store: Store, org_id: int) -> None:
@@ -332,7 +327,7 @@ def test_a_run_that_keeps_failing_stops_and_is_logged_as_failed(
     sb.faults.set("503", rate=1.0, endpoints=frozenset({"invoices"}))
     client = make_client(fresh_served.base_url, max_retries=2)
     with pytest.raises(UpstreamUnavailable, match="after 3 attempts"):
-        run_sync(fresh_served, client=client)
+        run_sync(fresh_served, client=client, since=RECENT)
     client.close()
     with store.connect() as conn:
         run = conn.execute(select(table_of(SyncRun))).mappings().one()
@@ -344,6 +339,6 @@ def test_a_run_that_keeps_failing_stops_and_is_logged_as_failed(
     assert states["invoices"] == 1 and states["clinics"] == 0
     # Appointment windows written before the failure are kept; the next run finishes the job.
     sb.faults.clear()
-    assert run_sync(fresh_served).status == "ok"
+    assert run_sync(fresh_served, since=RECENT).status == "ok"
     with store.connect() as conn:
         assert conn.execute(text("select count(*) from invoice")).scalar_one() > 0

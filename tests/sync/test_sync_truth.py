@@ -7,7 +7,7 @@ import pytest
 from aiq.config import SyncSettings
 from aiq.sandbox.server import RunningSandbox
 from aiq.store.db import Store
-from tests.sync.conftest import SyncFn
+from tests.sync.conftest import SyncedOrg, SyncFn
 from tests.sync.truth import assert_matches_truth
 
 
@@ -75,13 +75,11 @@ def test_faults_do_not_change_the_outcome(
 
 
 def test_resync_without_change_writes_nothing_and_reads_only_the_lookback(
-    store: Store, org_id: int, served: RunningSandbox, run_sync: SyncFn
+    synced_org: SyncedOrg, served: RunningSandbox
 ) -> None:
     settings = SyncSettings(concurrency=4)
-    first = run_sync(served, settings)
-    assert first.status == "ok"
     served.sandbox.stats.reset()
-    again = run_sync(served, settings)
+    again = synced_org.sync(served, settings)
     assert again.status == "ok"
     assert again.totals().inserted == again.totals().changed == again.totals().removed == 0
     windows = {s.stream: s for s in again.streams}
@@ -95,15 +93,15 @@ def test_resync_without_change_writes_nothing_and_reads_only_the_lookback(
     assert (
         again.requests == served.sandbox.stats.total
     )  # every request the sandbox saw, sign-in included
-    assert again.requests < first.requests / 2
+    assert again.requests < synced_org.first_requests / 2
 
 
 @pytest.mark.parametrize("deep_every_days", [0])
 def test_deep_read_catches_changes_older_than_the_lookback(
-    store: Store, org_id: int, fresh_served: RunningSandbox, run_sync: SyncFn, deep_every_days: int
+    synced_org: SyncedOrg, fresh_served: RunningSandbox, deep_every_days: int
 ) -> None:
     sb = fresh_served.sandbox
-    run_sync(fresh_served)
+    store, org_id, run_sync = synced_org.store, synced_org.org_id, synced_org.sync
     sb.advance(6)
     # With a lookback of 0 days, only a deep read can see refunds and voids of older invoices.
     shallow = run_sync(fresh_served, SyncSettings(deep_every_days=10_000), lookback_days=0)
