@@ -28,9 +28,6 @@ from tests.export.fixtures import ORG_A, Synced
 from tests.helpers import aiq, aiq_process
 from tests.phi import find_phi
 
-# One worker builds the synced templates (tests/export/fixtures.py) and runs every test on them.
-pytestmark = pytest.mark.xdist_group("synced")
-
 MONEY_TABLES = ("invoice", "invoice_item", "payment", "refund")
 
 

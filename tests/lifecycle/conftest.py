@@ -1,3 +1,3 @@
 """Fixtures: a synced practice per dialect, copied for each test (see tests/export/fixtures.py)."""
 
-from tests.export.fixtures import _templates, synced, synced_pg, synced_sqlite, synced_store  # noqa: F401
+from tests.export.fixtures import synced, synced_pg, synced_sqlite, synced_store  # noqa: F401

@@ -30,9 +30,6 @@ from tests.export.fixtures import (
 )
 from tests.helpers import aiq
 
-# One worker builds the synced templates (tests/export/fixtures.py) and runs every test on them.
-pytestmark = pytest.mark.xdist_group("synced")
-
 
 def contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every aiq table, in key order (the audit log apart: restores add to it)."""

@@ -29,9 +29,6 @@ from aiq.store.vault_models import ARLogin, Credential
 from tests.export.fixtures import ORG_A, ORG_B, Synced
 from tests.helpers import aiq
 
-# One worker builds the synced templates (tests/export/fixtures.py) and runs every test on them.
-pytestmark = pytest.mark.xdist_group("synced")
-
 
 def _sign_in(store: Store, org_id: int) -> None:
     """Stored credentials and an alert with a delivery, as aiq login and the daemon leave them."""
