@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import select
 
 from aiq.sandbox import AccountSpec, Sandbox
@@ -17,8 +18,9 @@ from tests.helpers import aiq_process
 
 
 def test_a_slow_practice_does_not_hold_up_a_quick_one(
-    db_url: str, start_daemon: Callable[..., DaemonProcess]
+    db_url: str, start_daemon: Callable[..., DaemonProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("AIQ_SYNC_SINCE_MONTHS", "1")  # a short history: the order is the point
     slow_account = AccountSpec(account_id=7001, name="Slow Spa", email="slow@spa.example")
     quick_account = AccountSpec(account_id=7002, name="Quick Spa", email="quick@spa.example")
     slow = Sandbox(make_config(accounts=(slow_account,)))

@@ -52,9 +52,10 @@ def test_plain_python_m_aiq_imports_the_decoy(tmp_path: Path) -> None:
 
 
 def test_daemon_started_from_a_checkout_syncs(
-    signed_in: tuple[str, RunningSandbox, Store], tmp_path: Path
+    signed_in: tuple[str, RunningSandbox, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db_url, _sandbox, store = signed_in
+    monkeypatch.setenv("AIQ_SYNC_SINCE_MONTHS", "1")  # which aiq the worker runs is the point
     folder = decoy_checkout(tmp_path)
     log = tmp_path / "daemon.log"
     command = [*installed_aiq(), "--db", db_url, "daemon", "run", "--once"]

@@ -55,6 +55,7 @@ def test_headless_sync_uses_the_file_key(
     ar: RunningSandbox, isolated_dirs: Path, tmp_path: Path
 ) -> None:
     env = headless_env(tmp_path)
+    env["AIQ_SYNC_SINCE_MONTHS"] = "1"  # the key is the point here, not how much is synced
     commands = aiq_child("--help", env=env)
     if " sync " not in commands.out:
         pytest.skip("`aiq sync` is not registered yet")
