@@ -10,20 +10,17 @@ from aiq.ar.client import ARClient
 from aiq.errors import AuthRequired
 from aiq.sandbox.config import DEFAULT_EMAIL
 from aiq.sandbox.server import RunningSandbox
-from aiq.store.db import Store
 from tests.helpers import aiq
-from tests.sync.conftest import SyncFn
+from tests.sync.conftest import SyncedOrg
 
 
 def test_a_run_that_fails_at_sign_in_is_failed_for_every_stream_in_the_report(
-    store: Store,
-    org_id: int,
-    run_sync: SyncFn,
+    synced_org: SyncedOrg,
     fresh_served: RunningSandbox,
     db_url: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert run_sync(fresh_served).status == "ok"
+    run_sync = synced_org.sync  # after a good first sync
     for _ in range(2):
         refused = ARClient(fresh_served.base_url, email=DEFAULT_EMAIL, password="wrong-pw")
         with refused, pytest.raises(AuthRequired):

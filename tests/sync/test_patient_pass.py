@@ -28,7 +28,7 @@ from aiq.store.db import Store
 from aiq.store.models import PatientFigure, PatientPass, table_of
 from aiq.sync.engine import SyncEngine, SyncOptions
 from tests.helpers import aiq_process
-from tests.sync.conftest import SINCE, SyncFn, make_client
+from tests.sync.conftest import RECENT, SINCE, SyncedOrg, SyncFn, make_client
 
 FIGURES = table_of(PatientFigure)
 PASSES = table_of(PatientPass)
@@ -105,7 +105,8 @@ def test_the_pass_can_be_turned_off_and_refuses_what_it_cannot_do(
     store: Store, org_id: int, served: RunningSandbox
 ) -> None:
     off = PrivacySettings(patient_figures=False)
-    report = _run(_engine(store, org_id, served, privacy=off))
+    # A first sync (of three months: a first sync with the pass on reads it all the same).
+    report = _run(_engine(store, org_id, served, privacy=off, since=RECENT))
     assert report.status == "ok" and report.patient_pass is None
     assert not _passes(store, org_id) and _figures(store, org_id) == 0
     with pytest.raises(UsageError, match="appointments and invoices"):
@@ -133,11 +134,11 @@ def test_a_stopped_first_sync_resumes_rather_than_starting_a_pass(
 
 
 def test_a_pass_that_could_not_read_everything_keeps_the_old_figures(
-    store: Store, org_id: int, run_sync: SyncFn
+    synced_org: SyncedOrg,
 ) -> None:
+    store, org_id, run_sync = synced_org.store, synced_org.org_id, synced_org.sync
     with serve_in_thread(Sandbox(make_config())) as running:
-        assert run_sync(running).patient_pass == "saved"
-        (before,) = _passes(store, org_id)
+        (before,) = _passes(store, org_id)  # saved by the first sync
         # AR fails every invoice window for good: the run fails, the pass saves nothing.
         running.sandbox.faults.set("500", 1.0, endpoints=["invoices"])
         with pytest.raises(Exception):  # noqa: B017 - the upstream error is the run's
@@ -154,14 +155,10 @@ def _patient_ids(running: RunningSandbox) -> set[int]:
 
 
 def test_no_table_holds_a_patient_id_a_hash_of_one_or_a_row_per_patient(
-    store: Store,
-    db_url: str,
-    org_id: int,
-    served: RunningSandbox,
-    run_sync: SyncFn,
-    tmp_path: Path,
+    synced_org: SyncedOrg, db_url: str, served: RunningSandbox, tmp_path: Path
 ) -> None:
-    assert run_sync(served).patient_pass == "saved"
+    store = synced_org.store  # after a first sync, which saved a pass
+    assert _passes(store, synced_org.org_id)
     ids = _patient_ids(served)
     assert len(ids) > 500
     # The schema: no column is about a patient but the pass's counts of them.
