@@ -28,6 +28,32 @@ def aiq(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
     return Result(code, captured.out, captured.err)
 
 
+def login(db_url: str, base_url: str, email: str, password: str, *extra: str) -> None:
+    """`aiq login` in this process, for tests about what runs after it (the syncs and daemons
+    that use the sign-in are the real processes under test): a process would cost a second of
+    start-up for nothing. As in those processes' tests, no OS keyring is used: the master key is
+    the data directory's key file, which the children find."""
+    import contextlib
+    import io
+
+    import keyring
+    from keyring.backends import fail
+
+    previous, stdin, err = keyring.get_keyring(), sys.stdin, io.StringIO()
+    keyring.set_keyring(fail.Keyring())
+    sys.stdin = io.StringIO(password + "\n")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            code = run(
+                ["--db", db_url, "login", "--email", email, "--password-stdin",
+                 "--base-url", base_url, *extra]
+            )  # fmt: skip
+    finally:
+        sys.stdin = stdin
+        keyring.set_keyring(previous)
+    assert code == 0, err.getvalue()
+
+
 def aiq_process(
     *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 120
 ) -> Result:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from aiq.sandbox.server import RunningSandbox, serve_in_thread
 from aiq.sandbox.testing import make_config
 from aiq.store.db import Store, open_store
 from aiq.store.models import SyncRun, table_of
-from tests.helpers import aiq_process
+from tests.helpers import login
 
 
 @pytest.fixture(autouse=True)
@@ -38,13 +37,8 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 
 def sign_in(db_url: str, running: RunningSandbox) -> None:
-    """`aiq login` for real, as an owner would."""
-    done = aiq_process(
-        "--db", db_url, "login", "--email", DEFAULT_EMAIL, "--password-stdin",
-        "--base-url", running.base_url,
-        env=dict(os.environ), input=DEFAULT_PASSWORD + "\n",
-    )  # fmt: skip
-    assert done.code == 0, done.err
+    """`aiq login`, as an owner would (in this process: the daemon is the process under test)."""
+    login(db_url, running.base_url, DEFAULT_EMAIL, DEFAULT_PASSWORD)
 
 
 class DaemonProcess:

@@ -36,10 +36,11 @@ def test_daemon_syncs_on_schedule_survives_faults_and_refuses_a_second_instance(
     assert second.code == 5, second.err
     assert "already running" in second.err
 
-    # AR fails every request for a while: runs fail, the daemon keeps going.
+    # AR fails every request for a while: a run fails, the daemon keeps going (the next runs
+    # meet connection resets, then a good run follows).
     failed_before = runs(store, "failed")
     sb.faults.set("503", rate=1.0)
-    daemon.wait_for(lambda: runs(store, "failed") >= failed_before + 2, 60, "failed runs")
+    daemon.wait_for(lambda: runs(store, "failed") >= failed_before + 1, 60, "a failed run")
     sb.faults.set("reset", rate=0.3, seed=3)
     ok_before = runs(store, "ok") + runs(store, "partial")
     daemon.wait_for(lambda: sb.faults.injected["reset"] >= 3, 60, "connection resets")

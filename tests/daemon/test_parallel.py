@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +13,7 @@ from aiq.sandbox.testing import make_config
 from aiq.store.db import Store, open_store
 from aiq.store.models import Org, SyncRun, table_of
 from tests.daemon.conftest import DaemonProcess
-from tests.helpers import aiq_process
+from tests.helpers import login
 
 
 def test_a_slow_practice_does_not_hold_up_a_quick_one(
@@ -30,12 +29,7 @@ def test_a_slow_practice_does_not_hold_up_a_quick_one(
     held = slow.faults.hold(0, endpoints=("appointments", "invoices"))
     with serve_in_thread(slow) as s_run, serve_in_thread(quick) as q_run:
         for account, running in ((slow_account, s_run), (quick_account, q_run)):
-            done = aiq_process(
-                "--db", db_url, "login", "--email", account.email, "--password-stdin",
-                "--base-url", running.base_url, env=dict(os.environ),
-                input=account.password + "\n",
-            )  # fmt: skip
-            assert done.code == 0, done.err
+            login(db_url, running.base_url, account.email, account.password)
         store = open_store(db_url)
         try:
             daemon = start_daemon(db_url, "--interval-seconds", "3600", "--today", "2026-11-26")

@@ -8,7 +8,6 @@ mid-run, some windows committed), never a timer.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from aiq.sandbox.server import RunningSandbox
 from aiq.store.db import Store, open_store
 from aiq.store.models import SyncRun, table_of
 from aiq.store.statuses import RUN_INTERRUPTED_ERROR
-from tests.helpers import aiq, aiq_process
+from tests.helpers import aiq, login
 from tests.sync.conftest import RECENT
 
 HOLD_AFTER = 40
@@ -35,12 +34,7 @@ HOLD_AFTER = 40
 
 
 def _sign_in(db_url: str, running: RunningSandbox) -> None:
-    login = aiq_process(
-        "--db", db_url, "login", "--email", DEFAULT_EMAIL, "--password-stdin",
-        "--base-url", running.base_url,
-        env=dict(os.environ), input=DEFAULT_PASSWORD + "\n",
-    )  # fmt: skip
-    assert login.code == 0, login.err
+    login(db_url, running.base_url, DEFAULT_EMAIL, DEFAULT_PASSWORD)
 
 
 def _sync_args(db_url: str, running: RunningSandbox) -> list[str]:

@@ -7,7 +7,6 @@ others in flight) however fast or loaded the machine is.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from aiq.sandbox.server import RunningSandbox
 from aiq.store.db import open_store
 from aiq.store.models import SyncRun, SyncWindow, table_of
 from aiq.store.orgs import resolve_org
-from tests.helpers import aiq_process
+from tests.helpers import login
 from tests.sync.conftest import SINCE
 from tests.sync.truth import assert_matches_truth
 
@@ -39,12 +38,7 @@ def test_sync_killed_mid_run_then_rerun_matches_truth(
     # requests of a run before its kill always finish some.
     monkeypatch.setenv("AIQ_SYNC_CONCURRENCY", "2")
     sb = fresh_served.sandbox
-    login = aiq_process(
-        "--db", db_url, "login", "--email", DEFAULT_EMAIL, "--password-stdin",
-        "--base-url", fresh_served.base_url,
-        env=dict(os.environ), input=DEFAULT_PASSWORD + "\n",
-    )  # fmt: skip
-    assert login.code == 0, login.err
+    login(db_url, fresh_served.base_url, DEFAULT_EMAIL, DEFAULT_PASSWORD)
     sync_args = [
         sys.executable, "-m", "aiq", "--db", db_url, "sync", "--quiet", "--wait", "30",
         "--today", sb.now.date().isoformat(), "--since", SINCE.isoformat(),

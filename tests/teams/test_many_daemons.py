@@ -24,7 +24,7 @@ from aiq.sandbox.testing import TEST_TODAY, make_config
 from aiq.store.db import Store, open_store
 from aiq.store.models import SyncRun, table_of
 from tests.daemon.conftest import DaemonProcess
-from tests.helpers import aiq_process
+from tests.helpers import login
 
 RUN = ("--interval-seconds", "1", "--today", TEST_TODAY.isoformat())
 
@@ -85,12 +85,7 @@ def share_and_survive(
     syncs: int,
 ) -> None:
     for acc in spas:
-        done = aiq_process(
-            "--db", db, "login", "--email", acc.email, "--password-stdin",
-            "--base-url", many.base_url, "--org", acc.name,
-            env=dict(os.environ), input=acc.password + "\n",
-        )  # fmt: skip
-        assert done.code == 0, done.err
+        login(db, many.base_url, acc.email, acc.password, "--org", acc.name)
     store = open_store(db)
     daemons = [
         DaemonProcess(db, tmp_path / f"d{i}.log", *RUN, "--pidfile", str(tmp_path / f"d{i}.pid"))
