@@ -15,6 +15,7 @@ BENCHMARKS = (
     "bench_daemon",
     "bench_network",  # about 25 minutes: a full sync at 60 requests a minute (`limited`)
     "bench_storm",  # about 25 minutes: twenty syncs in a fault storm on each database
+    "bench_patient_pass",  # about 35 minutes: the nightly patient pass, 20 of them at `limited`
 )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -126,3 +127,57 @@ def write_section(name: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS_MD.write_text(text)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (every thread)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_mb() -> tuple[float, float]:
+    """This process's RSS now and its peak so far (VmRSS, VmHWM), in MB (0 when unknown)."""
+    now = peak = 0.0
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    now = int(line.split()[1]) / 1024
+                elif line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return now, peak
+
+
+def sandbox_admin(base_url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One request to the sandbox's admin API (``/__sandbox/...``), its JSON answer."""
+    response = httpx.request(method, f"{base_url}{path}", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def revision(paths: Sequence[str] = ("aiq/ar", "aiq/sync", "aiq/store", "aiq/sandbox")) -> str:
+    """The commit measured, and the files under ``paths`` (by default what a sync runs, the
+    sandbox included) that the working tree had changed: work in progress the run measured too."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    changed = [line[3:] for line in git("status", "--porcelain", "--", *paths).splitlines()]
+    if not changed:
+        return f"commit {head}"
+    return f"commit {head} with uncommitted changes (work in progress) to {', '.join(changed)}"
+
+
+def seconds(s: float) -> str:
+    """A duration for a table: seconds, and minutes too from two minutes on."""
+    return f"{s:.1f} s" if s < 120 else f"{s:.0f} s ({s / 60:.1f} min)"
