@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from aiq.config import PrivacySettings, SyncSettings
 from aiq.errors import UsageError
 from aiq.reports import api
 from aiq.reports.retention import Figure, RetentionReport, add_months
 from aiq.sandbox.server import RunningSandbox
-from aiq.store.db import Store
+from aiq.store.db import Store, open_store
+from aiq.store.models import PatientPass, table_of
 from aiq.sync.engine import SyncEngine, SyncOptions
 from tests.helpers import aiq_process
-from tests.reports.conftest import request_for
-from tests.sync.conftest import SINCE, SyncFn, make_client
+from tests.reports.conftest import module_database, request_for
+from tests.sync.conftest import RECENT, SINCE, copy_synced_org, make_client
 
 MIN_CELL = 11
 
@@ -62,18 +65,41 @@ def _check_rate(f: Figure, count: int, base: int, patients: int, what: str) -> N
         assert (f.count, f.base, f.patients) == (count, base, patients), what
 
 
-@pytest.fixture
-def synced(store: Store, served: RunningSandbox, run_sync: SyncFn) -> tuple[Any, date]:
-    report = run_sync(served)
-    assert report.status == "ok" and report.patient_pass == "saved"
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def synced_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The module's sandbox synced from ``SINCE``, its patient pass saved, on each database:
+    a copy of the run's synced org (the same sandbox config), for the tests that only read it."""
+    with module_database(request.param, tmp_path_factory) as url:
+        copy_synced_org(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def synced_store(synced_url: str) -> Iterator[Store]:
+    store = open_store(synced_url, migrate=False)
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+@pytest.fixture(scope="module")
+def synced(synced_store: Store, served: RunningSandbox) -> tuple[Any, date]:
+    """The sandbox's patient truth as of the sync, and the sync's date."""
+    with synced_store.connect() as conn:
+        (saved,) = conn.execute(select(table_of(PatientPass).c.history_from)).all()
+    assert saved.history_from == SINCE  # the first sync's pass
     today = served.sandbox.now.date()
     until = today + timedelta(days=SyncSettings().future_days)
     return served.sandbox.patient_truth(history_from=SINCE, until=until, today=today), today
 
 
 def test_every_patient_figure_equals_the_sandbox_truth(
-    store: Store, synced: tuple[Any, date]
+    synced_store: Store, synced: tuple[Any, date]
 ) -> None:
+    store = synced_store
     truth, today = synced
     months = _months(today)
     checked: dict[str, int] = dict.fromkeys(("rebooking", "provider", "clinic", "returns"), 0)
@@ -174,8 +200,9 @@ def test_every_patient_figure_equals_the_sandbox_truth(
 
 
 def test_by_clinic_and_a_larger_min_cell_hide_more_at_once(
-    store: Store, synced: tuple[Any, date]
+    synced_store: Store, synced: tuple[Any, date]
 ) -> None:
+    store = synced_store
     truth, today = synced
     month = add_months(today.replace(day=1), -2)
     k = _key(month)
@@ -194,8 +221,9 @@ def test_by_clinic_and_a_larger_min_cell_hide_more_at_once(
 
 
 def test_the_retention_command_in_table_json_and_csv(
-    store: Store, db_url: str, synced: tuple[Any, date]
+    synced_store: Store, synced_url: str, synced: tuple[Any, date]
 ) -> None:
+    store, db_url = synced_store, synced_url
     _, today = synced
     month = _key(add_months(today.replace(day=1), -1))
     common = ("--db", db_url, "report", "retention", "--month", month, "--today", str(today))
@@ -223,7 +251,8 @@ def test_before_any_pass_the_report_says_how_to_make_one(
 ) -> None:
     off = PrivacySettings(patient_figures=False)
     with make_client(served.base_url) as client:
-        options = SyncOptions(today=served.sandbox.now.date(), since=SINCE)
+        # A first sync (three months will do) with the pass off.
+        options = SyncOptions(today=served.sandbox.now.date(), since=RECENT)
         engine = SyncEngine(store, client, org_id, SyncSettings(), options, privacy=off)
         assert engine.run().patient_pass is None
     res = aiq_process("--db", db_url, "report", "retention")
