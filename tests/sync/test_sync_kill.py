@@ -24,9 +24,10 @@ from tests.helpers import login
 from tests.sync.conftest import SINCE
 from tests.sync.truth import assert_matches_truth
 
-KILL_AFTER_REQUESTS = (90, 130, 130)
+KILL_AFTER_REQUESTS = (90, 130)
 """Where each run is killed: after this many of its data requests. A full sync makes about 330,
-and each run after the first reads the lookback again (about 65 requests) before going on."""
+and each run after the first reads the lookback again (about 65 requests) before going on: the
+first kill lands in the first read, the second in a run that went on from a killed one."""
 
 
 def test_sync_killed_mid_run_then_rerun_matches_truth(
