@@ -23,7 +23,7 @@ from VmHWM). The pass is ``SyncOptions(patients=True)``, what `aiq sync --patien
    ``PrivacySettings(patient_figures=False)``): peak RSS, CPU seconds and wall, and their ratios.
    Inside the pass's run the compute and save phases are timed and the RSS before and after them
    read; the facts it held and the ``patient_figure`` rows it wrote are counted. One more pass,
-   not measured otherwise, weighs the facts themselves (their objects' sizes, each counted once).
+   not measured otherwise, weighs the facts themselves (``PatientTap.nbytes``).
 
 `--skip-limited` (or `--profiles loopback`) makes a quick run of a few minutes; the full run takes
 about 35 minutes, most of it the `limited` pass. Figures go to docs/benchmarks.md (section
@@ -76,31 +76,6 @@ LIMITED_429_TARGET = 0.01
 
 
 # --- the child: one sync ------------------------------------------------------------------------
-
-
-def facts_bytes(tap: Any) -> dict[str, int]:
-    """The bytes the tap's facts hold: the dicts, each fact, its fields (an object shared by
-    several facts, such as a status string, counted once; small ints, None and bools not at all)."""
-    seen: set[int] = set()
-
-    def size(o: Any) -> int:
-        if o is None or isinstance(o, bool) or (type(o) is int and -5 <= o <= 256):
-            return 0
-        if id(o) in seen:
-            return 0
-        seen.add(id(o))
-        n = sys.getsizeof(o)
-        if isinstance(o, tuple):
-            n += sum(size(x) for x in o)
-        return n
-
-    out = {}
-    for name, facts in (("appointments", tap.appointments), ("invoices", tap.invoices)):
-        total = sys.getsizeof(facts)
-        for key, fact in facts.items():
-            total += size(key) + size(fact)
-        out[name] = total
-    return out
 
 
 def child_sync(mode: str, db_url: str, base_url: str, weigh: bool) -> None:
@@ -160,7 +135,7 @@ def child_sync(mode: str, db_url: str, base_url: str, weigh: bool) -> None:
         return res
 
     def timed_save_pass(self: Any, tap: Any, streams: Any) -> Any:
-        phases["facts"] = {"appointments": len(tap.appointments), "invoices": len(tap.invoices)}
+        phases["facts"] = {"appointments": tap.appointments, "invoices": tap.invoices}
         phases["rss_read_mb"], phases["peak_read_mb"] = rss_mb()
         if weigh:
             held.append(tap)
@@ -251,7 +226,7 @@ def child_sync(mode: str, db_url: str, base_url: str, weigh: bool) -> None:
         **phases,
     }
     if held:
-        out["fact_bytes"] = facts_bytes(held[0])
+        out["fact_bytes"] = held[0].nbytes()
     print(json.dumps(out))
 
 
@@ -617,12 +592,13 @@ def large_details(res: LargeResult) -> list[str]:
     ]
     if res.weighed:
         w, n = res.weighed["fact_bytes"], res.weighed["facts"]
-        total = w["appointments"] + w["invoices"]
+        total = sum(w.values())
         lines.append(
-            f"- The facts' own weight (one more pass, each object counted once): "
-            f"{total / 2**20:.0f} MB, {w['appointments'] / n['appointments']:.0f} bytes an "
+            f"- The facts' own weight (one more pass, `PatientTap.nbytes`): "
+            f"{total / 2**20:.1f} MB, {w['appointments'] / n['appointments']:.0f} bytes an "
             f"appointment and {w['invoices'] / max(1, n['invoices']):.0f} bytes an invoice "
-            "(their dicts included)."
+            f"(packed in arrays), and {w['patient numbers'] / 2**20:.1f} MB numbering the "
+            "patients."
         )
     return lines
 

@@ -10,7 +10,7 @@ patient object is read.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from aiq.ar.mapping import (
@@ -34,26 +34,24 @@ _COUNTED = frozenset(COUNTED_STATUSES)
 _REDEEMED = frozenset({"wallet", "egift"})  # payments net sales leaves out
 
 
-# A fact is a plain tuple in the order below, not a NamedTuple: a pass holds one per record (some
-# 75,000 for a practice of three clinics), and the garbage collector stops tracking a plain tuple
-# of plain values at its first collection but walks every NamedTuple at every full one.
+# A fact is a plain tuple of integers in the order below (dates as ordinals, times as microseconds):
+# the pass packs each into an array of 64-bit integers as it arrives (``aiq.sync.patients``), as
+# a large practice's pass holds some 225,000 of them, and unpacks them a patient at a time.
 
-AppointmentFact = tuple[
-    int, int, datetime, date, date, "date | None", bool, int, "int | None", bool
-]
+AppointmentFact = tuple[int, int, int, int, int, int, bool, int, "int | None", bool]
 """What the pass needs of one appointment (never stored), at these positions:"""
 A_ID: Final = 0
 A_PATIENT: Final = 1
-A_START: Final = 2  # UTC: "later" is the real order, whatever the clinics' zones
-A_DAY: Final = 3  # the clinic-local date of the start
-A_BOOKED: Final = 4  # the local date it was booked (date.max when AR did not say)
-A_CANCELED: Final = 5  # the local date it was canceled, or None
+A_START: Final = 2  # UTC microseconds since 1970: "later" is the real order, whatever the zones
+A_DAY: Final = 3  # the clinic-local date of the start (a date's ordinal, as all days here)
+A_BOOKED: Final = 4  # the local date it was booked (NEVER when AR did not say)
+A_CANCELED: Final = 5  # the local date it was canceled (NEVER when it was not)
 A_COMPLETED: Final = 6
 A_CLINIC: Final = 7
 A_PROVIDER: Final = 8  # or None
 A_NEW: Final = 9  # AR's is_new_patient
 
-InvoiceFact = tuple[int, "int | None", date, bool, bool, int, tuple[tuple[date, int], ...]]
+InvoiceFact = tuple[int, "int | None", int, bool, bool, int, tuple[tuple[int, int], ...]]
 """What the pass needs of one invoice (never stored), at these positions:"""
 I_ID: Final = 0
 I_PATIENT: Final = 1  # None: AR named no patient (the invoice still counts in net sales)
@@ -62,6 +60,11 @@ I_COUNTED: Final = 3
 I_MEMBER: Final = 4  # counted, with a membership item: its patient is a member that month
 I_MEMBERSHIP_CENTS: Final = 5  # item value of its membership items
 I_PARTS: Final = 6  # (local date, cents) pairs that add up to its net sales
+
+NEVER: Final = date.max.toordinal()
+"""The day of a booking or cancellation AR did not date: after every other."""
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def patient_id(record: dict[str, Any]) -> int | None:
@@ -91,10 +94,10 @@ def appointment_fact(record: dict[str, Any], mapped: MappedAppointment) -> Appoi
     return (
         row[_A["id"]],
         pid,
-        row[_A["start_at"]],
-        row[_A["local_date"]],
-        local_date(str(booked)) if booked else date.max,
-        local_date(str(canceled)) if canceled else None,
+        (row[_A["start_at"]] - _EPOCH) // _MICROSECOND,  # naive UTC
+        row[_A["local_date"]].toordinal(),
+        local_date(str(booked)).toordinal() if booked else NEVER,
+        local_date(str(canceled)).toordinal() if canceled else NEVER,
         row[_A["status"]] == "completed",
         row[_A["clinic_id"]],
         row[_A["provider_id"]],
@@ -111,10 +114,10 @@ def invoice_fact(record: dict[str, Any], mapped: MappedInvoice) -> InvoiceFact:
     payments; refunds count unless the invoice is void.
     """
     row = mapped.row
-    day: date = row[_I["local_date"]]
+    day: int = row[_I["local_date"]].toordinal()
     status = row[_I["status"]]
     counted = status in _COUNTED
-    parts: list[tuple[date, int]] = []
+    parts: list[tuple[int, int]] = []
     membership, member = 0, False
     if counted:
         value = debits = 0
@@ -129,10 +132,10 @@ def invoice_fact(record: dict[str, Any], mapped: MappedInvoice) -> InvoiceFact:
         )
         for p in mapped.payments:
             if p[_P["method"]] in _REDEEMED:
-                parts.append((p[_P["local_date"]], -p[_P["amount_cents"]]))
+                parts.append((p[_P["local_date"]].toordinal(), -p[_P["amount_cents"]]))
     if status != "void":
         for r in mapped.refunds:
-            parts.append((r[_R["local_date"]], -r[_R["amount_cents"]]))
+            parts.append((r[_R["local_date"]].toordinal(), -r[_R["amount_cents"]]))
     return (
         row[_I["id"]],
         patient_id(record),

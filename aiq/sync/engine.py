@@ -481,8 +481,7 @@ class SyncEngine:
         history_from = self._history_from()
         until = self.today + timedelta(days=self.settings.future_days)
         rows = patients.compute(
-            tap.appointments.values(),
-            tap.invoices.values(),
+            tap,
             history_from=history_from,
             until=until,
             today=self.today,
@@ -493,8 +492,8 @@ class SyncEngine:
             as_of=self.today,
             history_from=history_from,
             appointments_until=until,
-            appointments=len(tap.appointments),
-            invoices=len(tap.invoices),
+            appointments=tap.appointments,
+            invoices=tap.invoices,
             min_cell=self.privacy.min_cell,
         )
         with self.store.begin() as conn:

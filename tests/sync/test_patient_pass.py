@@ -211,3 +211,45 @@ def test_no_table_holds_a_patient_id_a_hash_of_one_or_a_row_per_patient(
     # The rows are per month and dimension, however many patients there are.
     months = (served.sandbox.now.date().year - SINCE.year) * 12 + 13
     assert len(rows) < months * 60 < len(ids) * 2
+
+
+def test_the_tap_keeps_each_record_once_as_last_read_and_gives_it_back_whole() -> None:
+    """What the tap packs comes back unchanged, a record read twice counts once (its last
+    reading), and a patient's appointments come back together."""
+    from aiq.ar.patients import NEVER
+    from aiq.sync.patients import PatientTap
+
+    tap = PatientTap()
+    first = (7, 900, 10**15, 739_000, NEVER, NEVER, False, 1, None, True)
+    again = (7, 900, 10**15 + 60, 739_001, 738_990, 739_002, True, 1, 44, True)
+    other = (3, 12345678901234, 2 * 10**15, 739_010, 739_000, NEVER, True, 2, -5, False)
+    same_patient = (9, 900, 3 * 10**15, 739_020, 739_000, NEVER, True, 2, 44, False)
+    tap.add("appointments", [first, other])
+    tap.add("appointments", [again, same_patient])  # the window read again, then another
+    tap.add(
+        "invoices",
+        [
+            (5, 900, 739_000, True, True, 4_500, ((739_000, 10_000), (739_030, -2_500))),
+            (6, None, 739_001, False, False, 0, ()),
+            (5, 900, 739_000, True, True, 4_500, ((739_000, 9_000),)),
+        ],
+    )
+    assert (tap.appointments, tap.invoices) == (3, 2)
+    visits = sorted(sorted(v) for v in tap.visits())
+    numbered = {v[0][1] for v in visits}
+    assert len(numbered) == 2  # patients are numbered, AR's ids are not handed back
+    by_id = {a[0]: a[:1] + a[2:] for v in visits for a in v}
+    assert by_id == {
+        7: again[:1] + again[2:],
+        3: other[:1] + other[2:],
+        9: same_patient[:1] + same_patient[2:],
+    }
+    assert sorted(len(v) for v in visits) == [1, 2]
+    invoices = sorted(tap.invoice_facts())
+    assert [i[0] for i in invoices] == [5, 6]
+    assert invoices[0][2:] == (739_000, True, True, 4_500, ((739_000, 9_000),))
+    assert invoices[1][1:] == (None, 739_001, False, False, 0, ())
+    assert tap.complete
+
+    tap.add("invoices", [(8, 1, 739_000, True, False, 2**63, ((739_000, 1),))])
+    assert not tap.complete  # a sum past 64 bits: the pass is not saved
