@@ -7,6 +7,7 @@ of every test that syncs (the sandbox and the client under test share one CPU).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import email.utils
 import json
@@ -513,6 +514,16 @@ class SandboxApp(Starlette):
         (the fault's delay, default `TRICKLE_PAUSE` seconds): an AR answering at a crawl."""
         start, body = await self._captured(scope, receive)
         pause = rule.delay if rule.delay is not None else TRICKLE_PAUSE
+        # The client gives up (that is what a trickle is for): stop sending then, as a server
+        # does, rather than crawl through the rest of the body to nobody.
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.create_task(watch())
         try:
             await send(start)
             for i in range(0, len(body), TRICKLE_BYTES):
@@ -520,9 +531,14 @@ class SandboxApp(Starlette):
                 more = i + TRICKLE_BYTES < len(body)
                 await send({"type": "http.response.body", "body": piece, "more_body": more})
                 if more:
-                    await asyncio.sleep(pause)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(gone.wait(), pause)
+                    if gone.is_set():
+                        return
         except OSError:
-            return  # the client gave up: that is what a trickle is for
+            return
+        finally:
+            watcher.cancel()
 
     async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the real response cut to half its body, with a Content-Length that matches the cut

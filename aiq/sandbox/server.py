@@ -77,9 +77,12 @@ def serve_in_thread(
         yield RunningSandbox(sb, host, sock.getsockname()[1])
     finally:
         sb.faults.release_holds()  # a held request would keep the server from stopping
-        server.should_exit = True
-        thread.join(timeout=10)
+        # At once: answers still in flight (a slow fault's, a client that went away) are cut.
+        server.should_exit = server.force_exit = True
+        thread.join(timeout=60)
         sock.close()
+        if thread.is_alive():
+            raise RuntimeError("the sandbox server did not stop")
 
 
 def serve_forever(
