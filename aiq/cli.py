@@ -7,9 +7,7 @@ imported only when that command runs or help lists it (``COMMANDS``).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +21,7 @@ from aiq import __version__
 from aiq.commands.helptext import escape_help
 from aiq.commands.state import AppState, get_state, set_state
 from aiq.errors import AiqError
+from aiq.startup import silence_stdout
 
 # Every command, in the order help lists them: name -> (module, attribute). The attribute is a
 # Typer app (a group of commands) or a function (one command). A module is imported only when its
@@ -257,9 +256,15 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except BrokenPipeError:
-        # The reader of our stdout went away (`aiq ... | head`); that is not an error.
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps interpreter shutdown quiet
+        # The reader of our stdout went away (`aiq ... | head -1`): not an error.
+        silence_stdout()
+        return 0
+    except SystemExit as exc:
+        # click (for what a command writes) and Rich (for a table) answer a broken pipe with
+        # exit 1 of their own, raised while handling the BrokenPipeError: the same case.
+        if not isinstance(exc.__context__, BrokenPipeError):
+            raise  # shell completion answers by exiting
+        silence_stdout()
         return 0
     except Exception as exc:
         mapped = _map_foreign(exc)
@@ -280,6 +285,12 @@ def run(argv: list[str] | None = None) -> int:
         )
     finally:
         get_state().close()
+        # Now, not at exit: output still buffered for a reader that went away would fail the
+        # interpreter's last flush (exit 120). The exit code stays the command's.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            silence_stdout()
     return 0
 
 

@@ -83,8 +83,7 @@ def run(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
                 sys.stdout.write(text)
                 sys.stdout.flush()
             except BrokenPipeError:  # the reader went away (`aiq --help | head`): not an error
-                with contextlib.suppress(OSError):
-                    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - quiet shutdown
+                silence_stdout()
             return code
 
     skip_httpx_cli()
@@ -95,6 +94,26 @@ def run(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
     # fish asks "is-args?" and hears no by exit code 1; help succeeds with 0 only.
     recordable = (0, 1) if env.get(COMPLETE_VAR) else (0,)
     return _run_and_record(run_cli, argv, path, recordable)
+
+
+def silence_stdout() -> None:
+    """Send the rest of standard output nowhere: its reader went away (`aiq ... | head -1`).
+
+    Python's recipe (https://docs.python.org/3/library/signal.html#note-on-sigpipe): /dev/null
+    takes the place of the file descriptor, so what is still buffered, and the interpreter's
+    flush at exit, go there instead of raising BrokenPipeError again (which Python would print
+    as "Exception ignored ..." and answer with exit status 120). ``sys.stdout`` is replaced too,
+    so that nothing more is written to the old stream and ``_run_and_record`` sees that the
+    output was cut short.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    with contextlib.suppress(OSError):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stdout for the rest of the process
 
 
 def skip_httpx_cli() -> None:
@@ -245,8 +264,7 @@ def _run_and_record(
     try:
         real_out.flush()
     except OSError:
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - as aiq.cli.run does
+        silence_stdout()
         return code
     if code in recordable and not err.written:
         _store(path, code, "".join(out.written))

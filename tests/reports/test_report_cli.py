@@ -5,7 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
@@ -297,3 +301,49 @@ def test_currency_follows_the_setting(
     monkeypatch.setenv("AIQ_REPORT_CURRENCY", "EUR")
     r = report(capsys, hand_url, "revenue", "--month", "2026-10")
     assert "€2,353.36" in r.out
+
+
+def _to_a_closed_pipe(*args: str, buffered: bool) -> subprocess.CompletedProcess[str]:
+    """`python -m aiq ARGS` writing to a pipe whose reader has already gone, as `aiq ... | head -1`
+    leaves it once head has its line (here for certain, not by a race with head). ``buffered``:
+    stdout block-buffered, as usual, or written through (PYTHONUNBUFFERED)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "aiq", *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("hand_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("fmt", "buffered"),
+    [("table", True), ("table", False), ("csv", True), ("csv", False), ("json", True)],
+)
+def test_a_reader_that_goes_away_early_ends_the_command_quietly_with_0(
+    hand_url: str, fmt: str, buffered: bool
+) -> None:
+    """`aiq report revenue | head -1` under `set -o pipefail`: no traceback, no error, exit 0."""
+    proc = _to_a_closed_pipe(
+        "--db", hand_url, "report", "revenue", "--month", "2026-10", "-f", fmt, *TODAY,
+        buffered=buffered,
+    )  # fmt: skip
+    # What the command says besides its data (the freshness note) may come; nothing else may.
+    said = [line for line in proc.stderr.splitlines() if not line.startswith("Note:")]
+    assert (proc.returncode, said) == (0, []), proc.stderr
+
+
+def test_help_to_a_reader_that_went_away_is_quiet_and_not_recorded(isolated_dirs: Path) -> None:
+    proc = _to_a_closed_pipe("report", "revenue", "--help", buffered=True)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert not list((isolated_dirs / "cache").rglob("*.out"))  # what was cut off is not replayed
