@@ -25,7 +25,8 @@ once, at the boundary of the module that knows them, with ``raise ... from exc``
     │   ├── DatabaseTooNew        exit 1   the schema is at a newer migration than this aiq
     │   └── DataMissing           exit 1   nothing synced yet for what was asked
     ├── UpstreamError             exit 1   AR (or the sandbox) misbehaved
-    │   ├── UpstreamUnavailable   exit 1   transient: 5xx, 429, resets, timeouts, truncated bodies
+    │   ├── UpstreamUnavailable   exit 1   transient: 5xx, 429, resets, timeouts, cut or
+    │   │                                  garbled bodies
     │   ├── UpstreamContractError exit 1   a page count that does not add up, a 422, a bad shape
     │   └── RecordInvalid         exit 1   one record is missing a required field (skipped)
     ├── DeliveryFailed            exit 1   transient: an alert could not be sent (tried again)
@@ -135,7 +136,8 @@ class UpstreamError(AiqError):
 
 
 class UpstreamUnavailable(UpstreamError):
-    """Transient trouble upstream: 5xx, 429, connection resets, timeouts, truncated bodies."""
+    """Transient trouble upstream: 5xx, 429, connection resets, timeouts, bodies cut short or
+    garbled (a corrupt gzip stream)."""
 
 
 class UpstreamContractError(UpstreamError):

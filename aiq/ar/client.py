@@ -555,13 +555,21 @@ class ARClient:
                 raise self._too_large(method, url)
             chunks: list[bytes] = []
             size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > self.max_response_bytes:
-                    raise self._too_large(method, url)
-                chunks.append(chunk)
-                if time.monotonic() - started > self.deadline:
-                    raise _Transient(f"no whole answer within {self.deadline:g}s")
+            try:
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        raise self._too_large(method, url)
+                    chunks.append(chunk)
+                    if time.monotonic() - started > self.deadline:
+                        raise _Transient(f"no whole answer within {self.deadline:g}s")
+            except httpx.DecodingError:
+                # A body garbled on the way (a corrupt gzip stream, a wrong Content-Encoding):
+                # transient trouble, like a body cut short, retried within the same budget.
+                encoding = response.headers.get("content-encoding", "")
+                plain = encoding.isascii() and encoding.isalnum() and len(encoding) <= 16
+                what = f"a {encoding} body" if plain else "a body"  # named if a plain token
+                raise _Transient(f"{what} that does not decode") from None
         finally:
             response.close()
         if time.monotonic() - started > self.deadline:

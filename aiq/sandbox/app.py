@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import email.utils
+import gzip
 import json
 import socket
 import struct
@@ -482,6 +483,9 @@ class SandboxApp(Starlette):
         elif kind == "truncate":
             await self._truncated(scope, receive, send)
             return True
+        elif kind == "corrupt_gzip":
+            await self._corrupt_gzip(scope, receive, send)
+            return True
         elif kind == "trickle":
             await self._trickle(rule, scope, receive, send)
             return True
@@ -551,6 +555,21 @@ class SandboxApp(Starlette):
             {"type": "http.response.start", "status": start.get("status", 200), "headers": headers}
         )
         await send({"type": "http.response.body", "body": body})
+
+    async def _corrupt_gzip(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the real response gzipped (`Content-Encoding: gzip`), with the CRC-32 in its
+        trailer inverted: every byte arrives, and the client's decoder fails at the end, as on a
+        body a proxy or AR's server garbled."""
+        start, body = await self._captured(scope, receive)
+        packed = bytearray(gzip.compress(body, mtime=0))
+        packed[-8:-4] = bytes(b ^ 0xFF for b in packed[-8:-4])  # CRC-32, then ISIZE
+        dropped = (b"content-length", b"content-encoding")
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in dropped]
+        headers += [(b"content-encoding", b"gzip"), (b"content-length", b"%d" % len(packed))]
+        await send(
+            {"type": "http.response.start", "status": start.get("status", 200), "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": bytes(packed)})
 
 
 def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:

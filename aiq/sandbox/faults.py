@@ -12,6 +12,9 @@ Kinds:
 - `500`, `502`, `503`, `504`: the status with an HTML body, as a proxy sends it.
 - `reset`: the connection is reset (TCP RST) before any byte of the response.
 - `truncate`: a 200 whose JSON body is cut off mid-way (Content-Length matches the cut body).
+- `corrupt_gzip`: the real response, gzipped (`Content-Encoding: gzip`) with a wrong checksum, so
+  that it does not decode (httpx raises DecodingError once it has read it all).
+- `trickle`: the real response, whole, a few bytes at a time with `delay` seconds between.
 - `slow`: the real response, after `delay` seconds.
 - `expire_401`, `expire_json`, `expire_redirect`, `expire_html`: the session ends, in each form
   the contract lists (401; 200 `{"error": "Unauthenticated"}`; 200 `{"redirect": "/login"}`; an
@@ -41,6 +44,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "504",
     "reset",
     "truncate",
+    "corrupt_gzip",
     "trickle",
     "slow",
     "expire_401",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import random
 import time
 from typing import Any
 
@@ -160,6 +161,42 @@ def test_truncated_json_is_transient() -> None:
     with mock_client(handler) as c:
         pages = list(c.paginate("GET", "/api/clinics"))
     assert pages == [[{"id": 1}]] and state["n"] == 2
+
+
+def test_a_body_that_does_not_decode_is_retried_like_a_503_then_reported() -> None:
+    """A corrupt gzip body (httpx's DecodingError) is transient trouble: the same retries and
+    backoff as a 503, then one clear UpstreamUnavailable."""
+    sb = Sandbox(make_config(clinics=1))
+
+    def meet(running: RunningSandbox, kind: str) -> tuple[list[float], str]:
+        delays: list[float] = []
+        with ARClient(
+            running.base_url,
+            email=DEFAULT_EMAIL,
+            password=DEFAULT_PASSWORD,
+            max_retries=2,
+            sleep=delays.append,
+            rng=random.Random(7),
+        ) as c:
+            c.request_json("GET", "/api/clinics")
+            sb.faults.set(kind, endpoints=["clinics"])  # every time: given up
+            with pytest.raises(UpstreamUnavailable) as given_up:
+                c.request_json("GET", "/api/clinics")
+            sb.faults.set(kind, count=1, endpoints=["clinics"])  # once: retried, then answered
+            assert c.request_json("GET", "/api/clinics")["data"]["total"] >= 1
+            sb.faults.clear()
+            assert c.stats.retries == 3
+        return delays, str(given_up.value)
+
+    with serve_in_thread(sb) as running:
+        corrupt, error = meet(running, "corrupt_gzip")
+        like_503, _ = meet(running, "503")
+    assert sb.faults.injected["corrupt_gzip"] == 4
+    assert corrupt == like_503 and len(corrupt) == 3 and all(d > 0 for d in corrupt)
+    assert error == (
+        "AR did not answer GET /api/clinics after 3 attempts "
+        "(last: a gzip body that does not decode) (AR may be down or overloaded; try again later)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import email.utils
 import json
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 
 import httpx
@@ -73,6 +74,20 @@ def test_truncated_json(sandbox_client: httpx.Client) -> None:
     assert full.content.startswith(cut.content)
     with pytest.raises(json.JSONDecodeError):
         cut.json()
+
+
+def test_corrupt_gzip(sandbox_client: httpx.Client) -> None:
+    full = invoices(sandbox_client)
+    with pytest.raises(httpx.DecodingError):
+        invoices(sandbox_client, **{"X-Sandbox-Fault": "corrupt_gzip"})
+    with sandbox_client.stream(
+        "POST", "/api/sales/invoices", json=WINDOW, headers={"X-Sandbox-Fault": "corrupt_gzip"}
+    ) as resp:
+        assert resp.status_code == 200 and resp.headers["content-encoding"] == "gzip"
+        raw = b"".join(resp.iter_raw())
+    # The real answer, whole: only the checksum in the gzip trailer is wrong.
+    assert zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw[10:]) == full.content
+    assert invoices(sandbox_client).status_code == 200
 
 
 def test_slow_response(sandbox_server: RunningSandbox, sandbox_client: httpx.Client) -> None:
@@ -167,6 +182,7 @@ def test_every_kind_is_known_and_unknown_ones_are_refused(sandbox_client: httpx.
         "503",
         "reset",
         "truncate",
+        "corrupt_gzip",
         "slow",
         "expire_401",
         "expire_json",
