@@ -4,6 +4,7 @@
     read reports        yes    yes    yes
     sync                 -     yes    yes
     AR sign-in/out       -     yes    yes
+    see the AR sign-in   -     yes    yes
     alerts (configure)   -     yes    yes
     export, backup       -     yes    yes
     members              -      -     yes
@@ -48,6 +49,7 @@ class Action(StrEnum):
     READ_REPORTS = "read reports"
     SYNC = "sync"
     MANAGE_LOGIN = "manage the AR sign-in"
+    SEE_LOGIN = "see the AR sign-in"
     MANAGE_ALERTS = "configure alerts"
     EXPORT = "export data"
     BACKUP = "back up the database"
@@ -63,6 +65,7 @@ MATRIX: dict[Action, Role] = {
     Action.READ_REPORTS: Role.MEMBER,
     Action.SYNC: Role.ADMIN,
     Action.MANAGE_LOGIN: Role.ADMIN,
+    Action.SEE_LOGIN: Role.ADMIN,
     Action.MANAGE_ALERTS: Role.ADMIN,
     Action.EXPORT: Role.ADMIN,
     Action.BACKUP: Role.ADMIN,

@@ -102,6 +102,8 @@ def test_login_status_logout(cli: CLI, isolated_dirs: Path) -> None:
     assert org["signed_in"] and org["credentials"] == "ok"
     assert org["email"] == "o***@glowmedspa.example" and org["user_role"]
     assert org["last_sync"] is None and org["ar_base_url"] == cli.ar.base_url
+    # One person on SQLite, the installer on Postgres: OWNER, who sees the sign-in.
+    assert org["role"] == "OWNER" and doc["may_sign_in"] is True
 
     r = cli("status")
     assert r.code == 0

@@ -225,7 +225,8 @@ def status(
 ) -> None:
     """Show who is signed in to which AR account, the master key, the database, the last sync.
 
-    Exits 4 when no practice is signed in with usable credentials (as `gh auth status` does)."""
+    Exits 4 when no practice is signed in with usable credentials (as `gh auth status` does);
+    a practice whose sign-in the caller's role may not see (a MEMBER's) does not count."""
     import dataclasses
 
     from aiq.render.output import write_json
@@ -235,7 +236,11 @@ def status(
     store = state.store()
     report = gather_status(store, settings.data_dir, org_name=org, key_file=key_file)
     # Like `gh auth status`: a script can ask whether aiq can reach AR (exit 4 when it cannot).
-    signed_in = any(o.signed_in and o.credentials == "ok" for o in report.orgs)
+    # A sign-in the caller may not see is not theirs to fix (aiq login needs ADMIN): it is shown
+    # as not available, and only the practices whose sign-in they see decide the exit code.
+    visible = [o for o in report.orgs if o.signed_in is not None]
+    usable = any(o.signed_in and o.credentials == "ok" for o in visible)
+    signed_in = usable or (bool(report.orgs) and not visible)
     if fmt is StatusFormat.json:
         write_json(dataclasses.asdict(report))
         if not signed_in:
@@ -250,15 +255,19 @@ def status(
             line(out, f"             warning: {key.warning}")
     elif key.problem:
         line(out, f"Master key:  unusable: {key.problem}")
-    else:
+    elif report.may_sign_in:
         line(out, "Master key:  none yet (aiq login creates one)")
+    else:
+        line(out, "Master key:  none (reading reports needs none)")
     if not report.orgs:
         line(out, "AR:          nobody is signed in (run aiq login)")
         raise typer.Exit(AuthRequired.exit_code)
     for o in report.orgs:
         where = f"AR account {o.ar_account_id}" if o.ar_account_id is not None else "AR"
         line(out, f"Practice:    {o.name} ({where} at {o.ar_base_url or '-'})")
-        if not o.signed_in:
+        if o.signed_in is None:
+            line(out, f"  Signed in: {o.problem}")
+        elif not o.signed_in:
             line(out, "  Signed in: nobody (run aiq login)")
         elif o.credentials == "ok":
             role = f", {o.user_role}" if o.user_role else ""

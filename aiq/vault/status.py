@@ -2,7 +2,8 @@
 
 Neither needs the master key to work: without one they say where aiq looked; with one they check
 that every stored credential still opens. The email is shown masked (``o***@example.com``), the
-password never.
+password never. On Postgres ``aiq status`` shows each practice's sign-in only to a role that may
+see it (ADMIN or OWNER: ``aiq/roles.py``); to a MEMBER it is "not available", never an error.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from aiq.errors import AiqError, AuthRequired, CredentialsCorrupt, MasterKeyMissing
+from aiq.roles import MATRIX, Action, Role, allowed, best_role, role_in
 from aiq.store.orgs import OrgRef, list_orgs, resolve_org
 from aiq.vault.credentials import Vault, ar_login_table, credential_table, vault_key_table
 from aiq.vault.keys import EnvKeySource
@@ -60,12 +62,13 @@ class OrgStatus:
     name: str
     ar_account_id: int | None
     ar_base_url: str
-    signed_in: bool
+    signed_in: bool | None  # None: the caller's role may not see the sign-in (a MEMBER)
+    role: str | None = None  # the caller's role in the practice (OWNER on SQLite)
     email: str | None = None
     user_id: int | None = None
     user_role: str | None = None
     signed_in_at: datetime | None = None
-    credentials: str = "none"  # none | ok | unreadable
+    credentials: str = "none"  # none | ok | unreadable | not available
     problem: str | None = None
     last_sync: LastSync | None = None
 
@@ -78,9 +81,17 @@ class Status:
     dialect: str
     master_key: KeyInfo
     orgs: list[OrgStatus]
+    may_sign_in: bool = True  # whether the caller may see and manage any practice's AR sign-in
 
 
-def _key_info(vault: Vault) -> KeyInfo:
+NOT_AVAILABLE = "not available"
+"""``OrgStatus.credentials`` of a practice whose sign-in the caller's role may not see."""
+
+
+def _key_info(vault: Vault, *, reads_credentials: bool = True) -> KeyInfo:
+    """Which key aiq would use. ``reads_credentials`` False (a caller who may read no stored
+    credential, a MEMBER): where the key is, without looking at the credentials it seals (nor
+    finishing an interrupted rotation, which needs them)."""
     try:
         search = vault.search()
     except MasterKeyMissing as exc:
@@ -91,7 +102,7 @@ def _key_info(vault: Vault) -> KeyInfo:
     if isinstance(search.source, EnvKeySource):
         warning = "a key in the environment can leak; prefer a key file or a systemd credential"
     try:
-        key = vault.master_key()
+        key = vault.master_key() if reads_credentials else search.key
     except MasterKeyMissing as exc:
         return KeyInfo(found=False, problem=str(exc))
     return KeyInfo(
@@ -104,9 +115,10 @@ def _key_info(vault: Vault) -> KeyInfo:
     )
 
 
-def _last_sync(store: Store, org_id: int) -> LastSync | None:
+def _last_sync(store: Store, org_id: int, *, writes_log: bool = True) -> LastSync | None:
     """The newest run; one shown as running whose process is gone (nobody holds the org's sync
-    lock) is marked interrupted first, or only shown so to a role that may not write the log."""
+    lock) is marked interrupted first, or only shown so to a role that may not write the log
+    (``writes_log`` False: a MEMBER)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from aiq.store.locks import sync_in_progress
@@ -114,8 +126,9 @@ def _last_sync(store: Store, org_id: int) -> LastSync | None:
     from aiq.store.runlog import settle_interrupted
     from aiq.store.statuses import RUN_INTERRUPTED
 
-    with contextlib.suppress(AiqError, SQLAlchemyError):
-        settle_interrupted(store, org_id)
+    if writes_log:
+        with contextlib.suppress(AiqError, SQLAlchemyError):
+            settle_interrupted(store, org_id)
     table = table_of(SyncRun)
     with store.connect() as conn:
         row = conn.execute(
@@ -132,14 +145,28 @@ def _last_sync(store: Store, org_id: int) -> LastSync | None:
     return LastSync(row.started_at, row.ended_at, status)
 
 
-def _org_status(store: Store, vault: Vault, org: OrgRef, key: KeyInfo) -> OrgStatus:
+def _org_status(
+    store: Store, vault: Vault, org: OrgRef, key: KeyInfo, role: Role | None
+) -> OrgStatus:
     status = OrgStatus(
         name=org.name,
         ar_account_id=org.ar_account_id,
         ar_base_url=org.ar_base_url,
         signed_in=False,
-        last_sync=_last_sync(store, org.id),
+        role=role.name if role is not None else None,
+        last_sync=_last_sync(store, org.id, writes_log=allowed(role, Action.SYNC)),
     )
+    if not allowed(role, Action.SEE_LOGIN):
+        # The credentials and ar_login are the ADMINs' and OWNERs' (docs/teams.md): the database
+        # refuses them to a MEMBER, and hides this practice's rows from one who is ADMIN of
+        # another (which would read as "nobody signed in").
+        status.signed_in = None
+        status.credentials = NOT_AVAILABLE
+        status.problem = (
+            f"not available to {role.name if role is not None else 'your role'} "
+            f"(seeing the AR sign-in needs {MATRIX[Action.SEE_LOGIN].name})"
+        )
+        return status
     with store.connect() as conn:
         n = conn.execute(
             select(func.count())
@@ -181,13 +208,19 @@ def gather_status(
 ) -> Status:
     """Who is signed in to which AR account, where the master key lives, the last syncs."""
     vault = Vault(store, data_dir, key_file=key_file, environ=environ)
-    key = _key_info(vault)
     orgs = [resolve_org(store, org_name)] if org_name is not None else list_orgs(store)
+    with store.connect() as conn:
+        # Grants follow the caller's highest role: ADMIN somewhere may read the credentials
+        # (row-level security keeps it to those practices).
+        may_sign_in = allowed(best_role(conn), Action.SEE_LOGIN)
+        roles = {o.id: role_in(conn, o.id) for o in orgs}
+    key = _key_info(vault, reads_credentials=may_sign_in)
     return Status(
         database=store.display_url,
         dialect=store.dialect,
         master_key=key,
-        orgs=[_org_status(store, vault, o, key) for o in orgs],
+        orgs=[_org_status(store, vault, o, key, roles[o.id]) for o in orgs],
+        may_sign_in=may_sign_in,
     )
 
 

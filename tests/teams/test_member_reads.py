@@ -1,0 +1,113 @@
+"""What a MEMBER may run on Postgres (docs/teams.md): `aiq status`, as its own database role.
+The AR sign-in (`credential`, `ar_login`) is not the MEMBER's to see: `aiq status` shows it as
+not available to the role instead of failing on the database's refusal."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from aiq.store.models import SyncRun, table_of
+from aiq.store.vault_models import ARLogin
+from tests.helpers import aiq
+from tests.teams.conftest import Team
+
+
+def sign_in_rows(team: Team) -> None:
+    """Alpha is signed in as AR user 7 (beside the fixture's stand-in credential) and synced."""
+    with team.store.begin() as conn:
+        conn.execute(
+            insert(table_of(ARLogin)).values(
+                org_id=team.a,
+                ar_user_id=7,
+                ar_user_role="Admin",
+                signed_in_at=datetime(2026, 11, 26, 8, 0),
+            )
+        )
+        conn.execute(
+            insert(table_of(SyncRun)).values(
+                org_id=team.a,
+                started_at=datetime(2026, 11, 26, 9, 0),
+                ended_at=datetime(2026, 11, 26, 9, 2),
+                status="ok",
+            )
+        )
+
+
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "member.key"
+    path.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def test_member_status_shows_the_sign_in_as_not_available(
+    team: Team, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_in_rows(team)
+    url = team.url_of(team.member)
+    r = aiq(capsys, "--db", url, "status")
+    assert r.code == 0, r.err
+    assert r.err == ""
+    assert "Practice:    Alpha Spa" in r.out and "Beta Spa" not in r.out
+    assert "Signed in: not available to MEMBER (seeing the AR sign-in needs ADMIN)" in r.out
+    assert "Last sync: ok, started 2026-11-26 09:00 UTC" in r.out
+    assert "Master key:  none (reading reports needs none)" in r.out
+    assert "aiq login" not in r.out  # not the MEMBER's to run
+
+    r = aiq(capsys, "--db", url, "status", "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["may_sign_in"] is False
+    (org,) = doc["orgs"]
+    assert org["name"] == "Alpha Spa" and org["role"] == "MEMBER"
+    assert org["signed_in"] is None and org["credentials"] == "not available"
+    assert org["user_id"] is None and org["user_role"] is None and org["signed_in_at"] is None
+    assert org["email"] is None
+    assert org["last_sync"]["status"] == "ok"
+
+    # A master key on the MEMBER's machine is shown, and the credentials are not looked at.
+    key = key_file(tmp_path)
+    monkeypatch.setenv("AIQ_MASTER_KEY_FILE", str(key))
+    r = aiq(capsys, "--db", url, "status")
+    assert r.code == 0, r.err
+    assert f"Master key:  the key file {key}" in r.out
+    assert "Signed in: not available to MEMBER" in r.out
+
+
+def test_admin_sees_the_sign_in_where_it_is_admin_only(
+    team: Team, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aiq.store.orgs import resolve_org
+    from aiq.usecases.members import set_member
+
+    sign_in_rows(team)
+    set_member(team.store, resolve_org(team.store, "Beta Spa"), team.admin, "MEMBER", new=True)
+    r = aiq(capsys, "--db", team.url_of(team.admin), "status", "--format", "json")
+    # Alpha's stand-in credential opens with no key here: nothing usable it may see, so exit 4.
+    assert r.code == 4, r.err
+    alpha, beta = json.loads(r.out)["orgs"]
+    assert alpha["name"] == "Alpha Spa" and alpha["role"] == "ADMIN"
+    assert alpha["signed_in"] is True and alpha["credentials"] == "unreadable"
+    assert alpha["user_id"] == 7
+    # Beta's credential is there, but row-level security hides it from a MEMBER of Beta: it is
+    # not available, not "nobody signed in".
+    assert beta["name"] == "Beta Spa" and beta["role"] == "MEMBER"
+    assert beta["signed_in"] is None and beta["credentials"] == "not available"
+    r = aiq(capsys, "--db", team.url_of(team.admin), "status")
+    assert "Master key:  none yet (aiq login creates one)" in r.out
+    assert "Signed in: not available to MEMBER" in r.out
+    assert "Signed in: credentials unreadable" in r.out
+
+    # The installer (OWNER of every practice) sees both sign-ins.
+    r = aiq(capsys, "--db", team.url, "status", "--format", "json")
+    assert [(o["role"], o["signed_in"]) for o in json.loads(r.out)["orgs"]] == [
+        ("OWNER", True),
+        ("OWNER", True),
+    ]
