@@ -1,22 +1,28 @@
-"""What a MEMBER may run on Postgres (docs/teams.md): `aiq status`, as its own database role.
-The AR sign-in (`credential`, `ar_login`) is not the MEMBER's to see: `aiq status` shows it as
-not available to the role instead of failing on the database's refusal."""
+"""What a MEMBER may run on Postgres (docs/teams.md): `aiq status` and the reports, as its own
+database role. The AR sign-in (`credential`, `ar_login`) is not the MEMBER's to see: `aiq status`
+shows it as not available to the role instead of failing on the database's refusal. The reports
+a MEMBER reads (sync health, retention, prepaid, trend) read only tables it is granted."""
 
 from __future__ import annotations
 
 import base64
 import json
 import secrets
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import insert
 
+from aiq.store.db import open_store
 from aiq.store.models import SyncRun, table_of
 from aiq.store.vault_models import ARLogin
+from tests.conftest import IN_CI, PG_URL, _pg_schema_url, postgres_unavailable
 from tests.helpers import aiq
-from tests.teams.conftest import Team
+from tests.sync.conftest import copy_synced_org
+from tests.teams.conftest import Team, role_url
 
 
 def sign_in_rows(team: Team) -> None:
@@ -111,3 +117,67 @@ def test_admin_sees_the_sign_in_where_it_is_admin_only(
         ("OWNER", True),
         ("OWNER", True),
     ]
+
+
+@pytest.fixture(scope="module")
+def member_of_synced() -> Iterator[str]:
+    """A copy of the synced practice (its patient pass included) in a Postgres schema of its
+    own, one run of it interrupted; the URL of a database role that is MEMBER of it."""
+    reason = postgres_unavailable()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: Postgres tests must run)")
+        pytest.skip(reason)
+    tag = secrets.token_hex(4)
+    schema, member = f"t_{tag}", f"aiq_t_member_{tag}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'create schema "{schema}"')
+        conn.execute(f'create role "{member}" login')
+    url = _pg_schema_url(schema)
+    store = open_store(url, migrate=False)
+    try:
+        org_id, _ = copy_synced_org(url)
+        with store.begin() as conn:  # a sync whose process died: nobody holds the lock
+            conn.execute(
+                insert(table_of(SyncRun)).values(
+                    org_id=org_id, started_at=datetime(2026, 11, 26, 10, 0), status="running"
+                )
+            )
+        from aiq.store.orgs import list_orgs
+        from aiq.usecases.members import set_member
+
+        (org,) = list_orgs(store)
+        set_member(store, org, member, "MEMBER", new=True)
+        store.dispose()
+        yield role_url(url, member)
+    finally:
+        store.dispose()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where usename = %s",
+                (member,),
+            )
+            conn.execute(f'drop schema if exists "{schema}" cascade')
+            conn.execute(f'drop owned by "{member}" cascade')
+            conn.execute(f'drop role "{member}"')
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (["status"], "Signed in: not available to MEMBER"),
+        (["report", "sync"], "interrupted"),
+        (["report", "sync", "--format", "json"], '"status": "interrupted"'),
+        (["report", "retention"], "From the patient pass of"),
+        (["report", "retention", "--format", "json"], '"rebooking"'),
+        (["report", "prepaid"], "Owed to patients on"),
+        (["report", "trend"], "Trend · Glow Med Spa"),
+        (["report", "trend", "--format", "json"], '"rebooking_rate"'),
+    ],
+)
+def test_member_reads_a_synced_practice(
+    member_of_synced: str, capsys: pytest.CaptureFixture[str], args: list[str], shown: str
+) -> None:
+    r = aiq(capsys, "--db", member_of_synced, *args)
+    assert r.code == 0, r.err
+    assert shown in r.out
