@@ -32,7 +32,8 @@ once, at the boundary of the module that knows them, with ``raise ... from exc``
     ├── DeliveryFailed            exit 1   transient: an alert could not be sent (tried again)
     └── Interrupted               exit 130 Ctrl-C or SIGTERM
 
-Messages are one line, name the problem and the fix, and never contain a secret.
+Messages are one line, name the problem and the fix, and never contain a secret. Text from
+outside aiq (what AR writes in an error answer) goes in quoted, through ``quote_foreign``.
 """
 
 from __future__ import annotations
@@ -169,3 +170,34 @@ class Interrupted(AiqError):
     """The user pressed Ctrl-C or the process was asked to stop."""
 
     exit_code = 130
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Unicode's control, format (bidirectional overrides, zero-width), surrogate, private-use and
+# unassigned characters, and the line and paragraph separators: none is shown as it is.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def quote_foreign(text: str, limit: int = 200) -> str:
+    """``text`` from outside aiq (an upstream's message), quoted for an error line.
+
+    Line breaks, terminal escape sequences and every other control or formatting character are
+    escaped as Python writes them (``\\n``, ``\\x1b``, ``\\u202e``), and so are ``\\`` and ``"``:
+    the text can neither break aiq's one line, nor drive the terminal, nor pass for aiq's own
+    words. At most ``limit`` characters of it are shown, then ``…``.
+    """
+    import unicodedata
+
+    shown: list[str] = []
+    size = 0
+    for char in text:
+        piece = _ESCAPES.get(char)
+        if piece is None:
+            unprintable = unicodedata.category(char) in _UNPRINTABLE
+            piece = char.encode("unicode_escape").decode("ascii") if unprintable else char
+        if size + len(piece) > limit:
+            shown.append("…")
+            break
+        shown.append(piece)
+        size += len(piece)
+    return '"' + "".join(shown) + '"'

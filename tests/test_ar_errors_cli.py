@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -49,3 +53,50 @@ def test_answers_that_never_decode_are_one_line(
         "does not decode) (AR may be down or overloaded; try again later)\n",
     )
     assert sb.faults.injected["corrupt_gzip"] == 1
+
+
+class Refusing(BaseHTTPRequestHandler):
+    """An AR that refuses every request with 400 and a message meant to fool a terminal: a line
+    break, then a forged aiq line in red (ESC sequences), then the bell."""
+
+    protocol_version = "HTTP/1.1"
+    message = "Bad request.\naiq: \x1b[32msigned in\x1b[0m\x07"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = json.dumps({"status": 400, "message": self.message}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def refusing() -> Iterator[str]:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    srv.daemon_threads = True
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_what_ar_says_when_it_refuses_is_shown_quoted_and_harmless(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    refusing: str,
+) -> None:
+    r = login(capsys, monkeypatch, tmp_path, refusing)
+    assert (r.code, r.err) == (
+        1,
+        "aiq: error: AR refused the request to /api/login (HTTP 400): "
+        '"Bad request.\\naiq: \\x1b[32msigned in\\x1b[0m\\x07"\n',
+    )

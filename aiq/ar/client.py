@@ -33,6 +33,7 @@ from aiq.errors import (
     UpstreamContractError,
     UpstreamError,
     UpstreamUnavailable,
+    quote_foreign,
 )
 
 log = logging.getLogger("aiq.ar")
@@ -360,7 +361,7 @@ class ARClient:
                 raise InvalidCredentials(
                     "AR refused the email or password", hint="check them and run aiq login"
                 )
-            return self._json_body(response)
+            return self._json_body(response, path)
 
         return self._with_retries("POST", path, classify, json=payload, auth=False)
 
@@ -411,10 +412,9 @@ class ARClient:
                 raise SessionExpired()
             if response.status_code == 422:
                 raise UpstreamContractError(
-                    f"AR rejected the request to {path} (422): {self._message(response)}",
-                    hint="this is a bug in aiq; please report it",
+                    self._refusal(response, path), hint="this is a bug in aiq; please report it"
                 )
-            body = self._json_body(response)
+            body = self._json_body(response, path)
             if body.get("error") == "Unauthenticated" or body.get("redirect") == "/login":
                 raise SessionExpired()
             return body
@@ -600,7 +600,7 @@ class ARClient:
         # "Full jitter": spreads concurrent retries so they do not hit AR in lockstep.
         return self._rng.uniform(ceiling / 2, ceiling)
 
-    def _json_body(self, response: Answer) -> dict[str, Any]:
+    def _json_body(self, response: Answer, path: str) -> dict[str, Any]:
         ctype = response.headers.get("content-type", "")
         if "json" not in ctype and (response.status_code >= 400 or "text/html" in ctype):
             # A proxy's HTML error page, or a page that is not an answer at all.
@@ -614,19 +614,22 @@ class ARClient:
         if not isinstance(body, dict):
             raise UpstreamContractError("AR answered with JSON that is not an object")
         if response.status_code >= 400:
-            raise UpstreamError(
-                f"AR answered HTTP {response.status_code}: {self._message(response)}"
-            )
+            raise UpstreamError(self._refusal(response, path))
         return body
 
     @staticmethod
-    def _message(response: Answer) -> str:
+    def _refusal(response: Answer, path: str) -> str:
+        """The error line for an answer of HTTP 400 or more that is not retried, with AR's own
+        message if it gave one: quoted and made safe to print (``quote_foreign``), for it is
+        text from outside aiq and could hold anything (line breaks, terminal escapes)."""
+        status = response.status_code
+        line = f"AR {'refused' if status < 500 else 'failed'} the request to {path} (HTTP {status})"
         try:
             body = response.json()
         except ValueError:
-            return f"HTTP {response.status_code}"
-        msg = body.get("message") if isinstance(body, dict) else None
-        return str(msg)[:200] if msg else f"HTTP {response.status_code}"
+            return line
+        said = body.get("message") if isinstance(body, dict) else None
+        return f"{line}: {quote_foreign(str(said))}" if said else line
 
     # --- pagination -----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ answers too large, and what the client sends."""
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -12,9 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from aiq.ar.client import ARClient
-from aiq.errors import UpstreamContractError, UpstreamUnavailable
+from aiq.errors import UpstreamContractError, UpstreamError, UpstreamUnavailable
+from aiq.observability import withhold_values
 
 BODY = b'{"status": 200, "data": {"ok": true}}'
+# What AR might write in an error answer: a line break and terminal escapes that, printed raw,
+# would forge a line of aiq's own in red, then ring the bell and reverse the text after it.
+HOSTILE = 'The "fromDate" is invalid.\n\x1b[31maiq: all good\x1b[0m\x07\u202eexe.gnp'
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -36,6 +41,17 @@ class Handler(BaseHTTPRequestHandler):
         )
         if self.path == "/slow":
             time.sleep(0.5)
+        if self.path.startswith("/refused/"):  # /refused/<status>[/long|/silent]
+            _, _, status, *how = self.path.split("/")
+            said = {"long": {"message": "x" * 5000}, "silent": {}}.get(how[0] if how else "")
+            answer = {"status": int(status), **(said if said is not None else {"message": HOSTILE})}
+            body = json.dumps(answer).encode()
+            self.send_response(int(status))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path == "/gzip":
             body = gzip.compress(BODY)
             self.send_response(200)
@@ -185,3 +201,34 @@ def test_an_answer_larger_than_the_cap_is_refused_not_retried(
                 client.request_json("POST", path, json_body={})
         assert client.stats.retries == 0
         assert client.request_json("POST", "/page", json_body={}) == OK
+
+
+def test_what_ar_says_in_a_refusal_is_quoted_made_safe_and_capped(
+    server: ThreadingHTTPServer,
+) -> None:
+    """AR's message is upstream text: shown quoted, on one line, with no control character left
+    to break the line or drive the terminal, and at most 200 characters of it."""
+    shown = r'"The \"fromDate\" is invalid.\n\x1b[31maiq: all good\x1b[0m\x07\u202eexe.gnp"'
+    with ar_client(server) as client:
+        with pytest.raises(UpstreamContractError) as refused:
+            client.request_json("POST", "/refused/422", json_body={})
+        assert str(refused.value) == (
+            f"AR refused the request to /refused/422 (HTTP 422): {shown} "
+            "(this is a bug in aiq; please report it)"
+        )
+        with pytest.raises(UpstreamError) as refused:
+            client.request_json("POST", "/refused/409", json_body={})
+        assert str(refused.value) == f"AR refused the request to /refused/409 (HTTP 409): {shown}"
+        # Quoted, it is withheld from error reports like any quoted value (docs/security.md).
+        assert withhold_values(str(refused.value)) == (
+            "AR refused the request to /refused/409 (HTTP 409): '[value withheld]'"
+        )
+        with pytest.raises(UpstreamError) as refused:
+            client.request_json("POST", "/refused/404/long", json_body={})
+        assert str(refused.value) == (
+            f'AR refused the request to /refused/404/long (HTTP 404): "{"x" * 200}…"'
+        )
+        with pytest.raises(UpstreamError) as refused:
+            client.request_json("POST", "/refused/403/silent", json_body={})
+        assert str(refused.value) == "AR refused the request to /refused/403/silent (HTTP 403)"
+        assert client.stats.retries == 0  # refusals are not retried
