@@ -560,7 +560,7 @@ def large_table(res: LargeResult) -> list[str]:
         f"| **pass / floor** | | | **{best(p, 'wall') / best(f, 'wall'):.2f}x** "
         f"| **{best(p, 'cpu_run') / best(f, 'cpu_run'):.2f}x** "
         f"| {best(p, 'cpu_process') / best(f, 'cpu_process'):.2f}x "
-        f"| +{per_100k(best(p, 'cpu_run') - best(f, 'cpu_run'), records):.1f} "
+        f"| {per_100k(best(p, 'cpu_run') - best(f, 'cpu_run'), records):+.1f} "
         f"| **{median(p, 'rss_mb') / median(f, 'rss_mb'):.2f}x** "
         f"(+{median(p, 'rss_mb') - median(f, 'rss_mb'):.0f} MB) |"
     )
