@@ -33,7 +33,8 @@ once, at the boundary of the module that knows them, with ``raise ... from exc``
     └── Interrupted               exit 130 Ctrl-C or SIGTERM
 
 Messages are one line, name the problem and the fix, and never contain a secret. Text from
-outside aiq (what AR writes in an error answer) goes in quoted, through ``quote_foreign``.
+outside aiq (what AR writes in an error answer, what an alert's SMTP server or webhook answers)
+goes in quoted, through ``quote_foreign``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Each takes a ``Message`` and sends it or raises ``DeliveryFailed`` with one line that names the
 notifier and the trouble, never a secret (the SMTP password, the Resend API key and the webhook
 URL, which often carries a token, are registered with the redaction registry when the notifiers
-are built, so no log line or error report shows them either).
+are built, so no log line or error report shows them either). What the server itself said (an SMTP
+reply, the body of an HTTP error) is foreign text: it is shown quoted and made safe to print
+(``aiq.errors.quote_foreign``), so it can neither break the line nor drive a terminal.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from aiq.alerts.model import Message
-from aiq.errors import ConfigError, DeliveryFailed
+from aiq.errors import ConfigError, DeliveryFailed, quote_foreign
 from aiq.vault.redact import redact, register_secret
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ class SMTPNotifier:
             ) from None
         except smtplib.SMTPResponseException as exc:
             raise DeliveryFailed(
-                f"{where} answered {exc.smtp_code}: {_said(exc.smtp_error)}"
+                f"{where} answered {exc.smtp_code}{_said(exc.smtp_error)}"
             ) from None
         except smtplib.SMTPRecipientsRefused:
             raise DeliveryFailed(
@@ -121,9 +123,12 @@ class SMTPNotifier:
 
 
 def _said(text: Any) -> str:
+    """``: "what the server said"``, secrets redacted, quoted and made safe to print; ``""`` when
+    it said nothing."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return redact(str(text))[:200]
+    text = str(text)
+    return f": {quote_foreign(redact(text))}" if text.strip() else ""
 
 
 def _post(url: str, name: str, timeout: float, **kw: Any) -> None:
@@ -134,7 +139,7 @@ def _post(url: str, name: str, timeout: float, **kw: Any) -> None:
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"{name} did not answer ({type(exc).__name__})") from None
     if resp.status_code >= 300:
-        raise DeliveryFailed(f"{name} answered HTTP {resp.status_code}: {_said(resp.text)}")
+        raise DeliveryFailed(f"{name} answered HTTP {resp.status_code}{_said(resp.text)}")
 
 
 def _thread_headers(message: Message) -> dict[str, str]:

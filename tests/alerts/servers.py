@@ -75,12 +75,14 @@ def self_signed(
 
 @dataclass
 class SMTPServer:
-    """An SMTP server that requires STARTTLS and a login, and keeps what it receives."""
+    """An SMTP server that requires STARTTLS and a login, and keeps what it receives (or, with
+    ``data_reply`` set, answers the message with that reply instead)."""
 
     port: int
     cert: Path
     messages: list[Message] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    data_reply: str | None = None
 
 
 @contextmanager
@@ -95,6 +97,8 @@ def smtp_server(directory: Path) -> Iterator[SMTPServer]:
 
     class Handler:
         async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
+            if server.data_reply is not None:
+                return server.data_reply
             server.messages.append(
                 message_from_bytes(envelope.original_content, policy=email.policy.default)
             )
@@ -130,11 +134,13 @@ def smtp_server(directory: Path) -> Iterator[SMTPServer]:
 
 @dataclass
 class HTTPServer:
-    """A local HTTP server that keeps every POST (path, headers, JSON body)."""
+    """A local HTTP server that keeps every POST (path, headers, JSON body) and answers each with
+    ``status`` and ``body``."""
 
     base_url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
+    body: bytes = b'{"id": "test-message"}'
 
     def posts(self, path: str) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"] == path]
@@ -152,7 +158,7 @@ def http_server() -> Iterator[HTTPServer]:
             server.requests.append(
                 {"path": self.path, "headers": dict(self.headers), "json": json.loads(body)}
             )
-            payload = b'{"id": "test-message"}'
+            payload = server.body
             self.send_response(server.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

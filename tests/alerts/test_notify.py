@@ -18,6 +18,7 @@ from aiq.store.models import SyncRun, SyncStreamState, table_of
 from aiq.store.orgs import OrgRef
 from aiq.vault.redact import redact
 from tests.alerts.servers import SMTP_PASSWORD, HTTPServer, SMTPServer
+from tests.helpers import aiq
 
 HOUR = timedelta(hours=1)
 INTERVAL = timedelta(minutes=30)
@@ -196,6 +197,77 @@ def test_test_messages_reach_every_notifier_and_errors_carry_no_secret(
     with caplog.at_level(logging.INFO):
         logging.getLogger("aiq.test").info("url %s", alert_settings.webhook_url)
     assert "canaryWebhookToken" not in caplog.text
+
+
+# What a hostile or broken server answers: a line break that would forge a line of aiq's own, a
+# terminal escape sequence (clear the screen, set the window title), a bidi override, and more
+# text than a line should hold.
+HOSTILE = "upstream broke\naiq: alert sent \x1b[2J\x1b]0;owned\x07 \u202eevil" + "x" * 5000
+
+
+def assert_one_safe_line(text: str) -> None:
+    assert "\n" not in text and "\r" not in text and "\x1b" not in text and "\u202e" not in text
+    assert len(text) < 400
+
+
+def test_what_a_failing_server_says_is_shown_quoted_on_one_safe_line(
+    store: Store,
+    org: OrgRef,
+    alert_settings: AlertSettings,
+    smtp: SMTPServer,
+    http: HTTPServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    http.status = 502
+    http.body = HOSTILE.encode()
+    # A multi-line SMTP reply (smtplib joins its lines with a line break) carrying an escape.
+    smtp.data_reply = "554-rejected\r\n554 \x1b[31mspam\x1b[0m " + SMTP_PASSWORD
+
+    results = {r.channel: r for r in send_test(alert_settings)}
+    assert not any(r.ok for r in results.values())
+    assert results["smtp"].detail == (
+        f"SMTP server 127.0.0.1:{smtp.port} answered 554: "
+        '"rejected\\n\\x1b[31mspam\\x1b[0m [redacted]"'
+    )
+    for channel, name in (("resend", "Resend"), ("webhook", "the webhook")):
+        detail = results[channel].detail
+        assert detail.startswith(
+            f'{name} answered HTTP 502: "upstream broke\\naiq: alert sent '
+            "\\x1b[2J\\x1b]0;owned\\x07 \\u202eevil"
+        )
+        assert detail.endswith('x…"')
+        assert_one_safe_line(detail)
+
+    # The same lines in the alert's ledger, the check's result and the log.
+    fail_syncs(store, org.id, 3)
+    with caplog.at_level(logging.WARNING, logger="aiq"):
+        result = check(store, org, alert_settings, T0)
+    assert len(result.failed) == 3
+    for line in result.failed:
+        assert_one_safe_line(line)
+    warnings = [r.getMessage() for r in caplog.records if "not sent by" in r.getMessage()]
+    assert len(warnings) == 3
+    for line in warnings:
+        assert_one_safe_line(line)
+
+    # An error with no body at all says only its status.
+    http.body = b""
+    assert send_test(alert_settings)[2].detail == "the webhook answered HTTP 502"
+
+
+def test_aiq_alerts_test_shows_a_hostile_webhook_answer_as_one_line(
+    http: HTTPServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    http.status = 500
+    http.body = HOSTILE.encode()
+    monkeypatch.setenv("AIQ_ALERTS_WEBHOOK_URL", http.base_url + "/hooks/T000/B000/tokenTOKEN42")
+    result = aiq(capsys, "alerts", "test")
+    assert result.code == 1
+    # (The first run creates the SQLite database and says so.)
+    (line,) = [x for x in result.err.splitlines() if not x.startswith("Creating the aiq schema")]
+    assert line.startswith('webhook: the webhook answered HTTP 500: "upstream broke\\naiq: ')
+    assert_one_safe_line(line)
+    assert "tokenTOKEN42" not in result.err and len(http.requests) == 1
 
 
 def test_a_notifier_needs_its_settings() -> None:
