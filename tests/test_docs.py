@@ -89,3 +89,53 @@ def test_every_relative_link_resolves() -> None:
                 broken.append(f"{page.name}: {target} (no such heading)")
     assert len(pages) > 10
     assert not broken, broken
+
+
+def _section(page: str, heading: str) -> str:
+    text = (DOCS / page).read_text()
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+# Each fault the sandbox injects, as docs/sync.md ("When AR misbehaves") says what the client
+# does with it, and for the server's troubles, as docs/ar-api.md lists them among the transient.
+_FAULTS_IN_SYNC = {
+    "429": "429s",
+    "429_date": "429s",
+    "500": "5xx",
+    "502": "5xx",
+    "503": "5xx",
+    "504": "5xx",
+    "reset": "connection resets",
+    "truncate": "truncated bodies",
+    "corrupt_gzip": "bodies that do not decode",
+    "trickle": "answers at a crawl",
+    "slow": "timeouts",
+    "expire_401": "Session expiry",
+    "expire_json": "Session expiry",
+    "expire_redirect": "Session expiry",
+    "expire_html": "Session expiry",
+}
+_FAULTS_IN_AR_API = {
+    "500": "500/502/503/504",
+    "reset": "connection resets",
+    "truncate": "cut off mid-body",
+    "corrupt_gzip": "bodies that do not decode",
+}
+
+
+def test_every_sandbox_fault_is_documented_with_what_the_client_does() -> None:
+    from aiq.sandbox.faults import FAULT_KINDS
+
+    assert set(_FAULTS_IN_SYNC) == set(FAULT_KINDS), "a new fault kind: say what sync does"
+    sandbox = _section("sandbox.md", "Faults")
+    misbehaves = " ".join(_section("sync.md", "When AR misbehaves").split())
+    bullets = (DOCS / "ar-api.md").read_text().split("\n- ")
+    transient = " ".join(" ".join(b for b in bullets if "are transient" in b).split())
+    missing = [f"sandbox.md: `{k}`" for k in FAULT_KINDS if f"`{k}`" not in sandbox]
+    missing += [f"sync.md: {p!r} ({k})" for k, p in _FAULTS_IN_SYNC.items() if p not in misbehaves]
+    missing += [
+        f"ar-api.md: {p!r} ({k})" for k, p in _FAULTS_IN_AR_API.items() if p not in transient
+    ]
+    assert not missing, missing
