@@ -99,8 +99,40 @@ def test_db_upgrade_and_status(capsys: pytest.CaptureFixture[str], db_url: str) 
     assert doc["up_to_date"] is True
     assert doc["dialect"] in ("sqlite", "postgresql")
     assert doc["tables"]["invoice"] == 0
+    # On SQLite whoever runs aiq is OWNER, and on Postgres this is the installer: every table
+    # is counted.
+    assert doc["not_available"] == [] and doc["missing"] == []
+    assert all(isinstance(n, int) for n in doc["tables"].values())
     r = aiq(capsys, "--db", db_url, "db", "status")
     assert r.code == 0 and "up to date" in r.out and "invoice" in r.out
+    assert "not available" not in r.out
+
+
+def test_db_status_of_a_database_behind_this_aiq(
+    capsys: pytest.CaptureFixture[str], db_url: str
+) -> None:
+    """The tables a newer migration adds are shown as not created yet, and not queried."""
+    from alembic import command
+
+    from aiq.store.db import Store, _alembic_config, head_revision
+
+    store = Store(db_url)
+    try:
+        with store.engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), "0006")
+    finally:
+        store.dispose()
+    r = aiq(capsys, "--db", db_url, "db", "status", "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["revision"] == "0006" and doc["up_to_date"] is False
+    assert {"patient_figure", "patient_pass"} <= set(doc["missing"])
+    assert doc["tables"]["patient_pass"] is None and doc["tables"]["invoice"] == 0
+    assert doc["not_available"] == []
+    r = aiq(capsys, "--db", db_url, "db", "status")
+    assert r.code == 0, r.err
+    assert f"Migration: 0006 (behind {head_revision()}: run `aiq db upgrade`)" in r.out
+    assert "not created yet" in r.out
 
 
 def test_default_database_is_private_sqlite(

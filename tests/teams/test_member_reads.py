@@ -1,7 +1,8 @@
-"""What a MEMBER may run on Postgres (docs/teams.md): `aiq status` and the reports, as its own
-database role. The AR sign-in (`credential`, `ar_login`) is not the MEMBER's to see: `aiq status`
-shows it as not available to the role instead of failing on the database's refusal. The reports
-a MEMBER reads (sync health, retention, prepaid, trend) read only tables it is granted."""
+"""What a MEMBER may run on Postgres (docs/teams.md): `aiq status`, `aiq db status` and the
+reports, as its own database role. The AR sign-in (`credential`, `ar_login`) is not the MEMBER's
+to see: `aiq status` shows it as not available to the role instead of failing on the database's
+refusal, and `aiq db status` counts only the tables the role is granted. The reports a MEMBER
+reads (sync health, retention, prepaid, trend) read only tables it is granted."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import secrets
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
-from aiq.store.db import open_store
-from aiq.store.models import SyncRun, table_of
+from aiq.store.db import head_revision, open_store
+from aiq.store.models import SyncRun, metadata, table_of
 from aiq.store.vault_models import ARLogin
 from tests.conftest import IN_CI, PG_URL, _pg_schema_url, postgres_unavailable
 from tests.helpers import aiq
@@ -117,6 +119,62 @@ def test_admin_sees_the_sign_in_where_it_is_admin_only(
         ("OWNER", True),
         ("OWNER", True),
     ]
+
+
+# What migrations 0005 to 0007 grant: a MEMBER reads neither the credentials, nor the key ids, nor
+# the AR sign-in, nor the audit log; an ADMIN reads all but the audit log (which it appends to).
+NOT_FOR_MEMBER = ["ar_login", "audit_log", "credential", "vault_key"]
+
+
+def db_status(capsys: pytest.CaptureFixture[str], url: str) -> dict[str, Any]:
+    r = aiq(capsys, "--db", url, "db", "status", "--format", "json")
+    assert r.code == 0, r.err
+    doc: dict[str, Any] = json.loads(r.out)
+    assert doc["up_to_date"] is True and doc["missing"] == []
+    return doc
+
+
+def test_db_status_counts_the_tables_each_role_may_read(
+    team: Team, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sign_in_rows(team)
+    url = team.url_of(team.member)
+    r = aiq(capsys, "--db", url, "db", "status")
+    assert r.code == 0, r.err
+    assert r.err == ""
+    assert f"Migration: {head_revision()} (up to date)" in r.out
+    cells = [line.split("│")[1:3] for line in r.out.splitlines() if line.startswith("│")]
+    rows = {table.strip(): shown.strip() for table, shown in cells}
+    assert set(rows) == {t.name for t in metadata.sorted_tables}
+    assert {t for t, shown in rows.items() if shown == "not available to MEMBER"} == set(
+        NOT_FOR_MEMBER
+    )
+    # Row-level security keeps the counts to Alpha, the MEMBER's one practice.
+    assert rows["org"] == rows["clinic"] == rows["sync_run"] == "1"
+
+    doc = db_status(capsys, url)
+    assert sorted(doc["not_available"]) == NOT_FOR_MEMBER
+    assert all(doc["tables"][t] is None for t in NOT_FOR_MEMBER)
+    assert doc["tables"]["clinic"] == 1 and doc["tables"]["invoice"] == 0
+    assert set(doc["tables"]) == {t.name for t in metadata.sorted_tables}
+
+    # An ADMIN reads the credentials and the sign-in, of its practices only; not the audit log.
+    admin = db_status(capsys, team.url_of(team.admin))
+    assert admin["not_available"] == ["audit_log"]
+    assert admin["tables"]["credential"] == 1 and admin["tables"]["ar_login"] == 1
+    # The installer, OWNER of every practice, reads and counts everything.
+    everything = db_status(capsys, team.url)
+    assert everything["not_available"] == []
+    assert everything["tables"]["credential"] == 2 and everything["tables"]["clinic"] == 2
+    assert everything["tables"]["audit_log"] >= 3  # the three members added
+
+    # What is counted follows the database's grants, not a list of aiq's: granted the audit log
+    # by hand, the MEMBER counts it (as zero rows: its policy shows rows to OWNERs only).
+    with team.store.begin() as conn:
+        conn.execute(text(f'grant select on audit_log to "{team.member}"'))
+    doc = db_status(capsys, url)
+    assert sorted(doc["not_available"]) == ["ar_login", "credential", "vault_key"]
+    assert doc["tables"]["audit_log"] == 0
 
 
 @pytest.fixture(scope="module")
