@@ -5,6 +5,8 @@
     sync                 -     yes    yes
     AR sign-in/out       -     yes    yes
     see the AR sign-in   -     yes    yes
+    check keys against
+      the credentials    -     yes    yes
     alerts (configure)   -     yes    yes
     export, backup       -     yes    yes
     members              -      -     yes
@@ -50,6 +52,7 @@ class Action(StrEnum):
     SYNC = "sync"
     MANAGE_LOGIN = "manage the AR sign-in"
     SEE_LOGIN = "see the AR sign-in"
+    CHECK_KEYS = "check the master key against the stored credentials"
     MANAGE_ALERTS = "configure alerts"
     EXPORT = "export data"
     BACKUP = "back up the database"
@@ -66,6 +69,7 @@ MATRIX: dict[Action, Role] = {
     Action.SYNC: Role.ADMIN,
     Action.MANAGE_LOGIN: Role.ADMIN,
     Action.SEE_LOGIN: Role.ADMIN,
+    Action.CHECK_KEYS: Role.ADMIN,
     Action.MANAGE_ALERTS: Role.ADMIN,
     Action.EXPORT: Role.ADMIN,
     Action.BACKUP: Role.ADMIN,

@@ -23,14 +23,17 @@ def status(
     fmt: StatusFormatOpt = StatusFormat.table,
     key_file: KeyFileOpt = None,
 ) -> None:
-    """Show where the master key lives, the key ids on record, and whether credentials open."""
+    """Show where the master key lives, the key ids on record, and whether credentials open.
+
+    Needs ADMIN on a shared Postgres (it reads the stored credentials); `aiq status` shows
+    anyone where the master key is."""
     import dataclasses
 
     from aiq.render.output import write_json
-    from aiq.vault.status import gather_key_status
+    from aiq.usecases.keys import key_status
 
     state, settings = prepare(ctx)
-    report = gather_key_status(state.store(), settings.data_dir, key_file=key_file)
+    report = key_status(state.store(), settings, key_file=key_file)
     if fmt is StatusFormat.json:
         write_json(dataclasses.asdict(report))
         return

@@ -7,15 +7,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiq.audit import record
-from aiq.roles import Action, require
+from aiq.roles import Action, require, require_somewhere
 
 if TYPE_CHECKING:
     from aiq.config import Settings
     from aiq.store.db import Store
     from aiq.vault.rotation import Rotation, Stranded
+    from aiq.vault.status import KeysStatus
 
 ConfirmStranding = Callable[[str, list["Stranded"]], bool]
 """Asked, with the key id and what it would strand, before a rotation strands anything."""
+
+
+def key_status(store: Store, settings: Settings, *, key_file: Path | None = None) -> KeysStatus:
+    """Where the master key is, the key ids on record and whether each credential opens.
+
+    It reads the stored credentials and key ids, which are ADMIN's and OWNER's (docs/teams.md:
+    the database grants a MEMBER neither): anyone else gets PermissionDenied (exit 4) naming
+    the role it needs, not the database's refusal. ``aiq status`` shows a MEMBER where the key
+    is."""
+    from aiq.errors import PermissionDenied
+    from aiq.vault.status import gather_key_status
+
+    try:
+        require_somewhere(store, Action.CHECK_KEYS)
+    except PermissionDenied as exc:
+        raise PermissionDenied(
+            exc.message, hint=f"{exc.hint}; aiq status shows where the master key is"
+        ) from None
+    return gather_key_status(store, settings.data_dir, key_file=key_file)
 
 
 def rotate_key(

@@ -2,7 +2,8 @@
 reports, as its own database role. The AR sign-in (`credential`, `ar_login`) is not the MEMBER's
 to see: `aiq status` shows it as not available to the role instead of failing on the database's
 refusal, and `aiq db status` counts only the tables the role is granted. The reports a MEMBER
-reads (sync health, retention, prepaid, trend) read only tables it is granted."""
+reads (sync health, retention, prepaid, trend) read only tables it is granted. `aiq keys status`
+checks the stored credentials, which need ADMIN: a MEMBER is told so in one line (exit 4)."""
 
 from __future__ import annotations
 
@@ -175,6 +176,28 @@ def test_db_status_counts_the_tables_each_role_may_read(
     doc = db_status(capsys, url)
     assert sorted(doc["not_available"]) == ["ar_login", "credential", "vault_key"]
     assert doc["tables"]["audit_log"] == 0
+
+
+def test_keys_status_tells_a_member_it_needs_admin(
+    team: Team, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIQ_MASTER_KEY_FILE", str(key_file(tmp_path)))
+    for fmt in ([], ["--format", "json"]):
+        r = aiq(capsys, "--db", team.url_of(team.member), "keys", "status", *fmt)
+        assert r.code == 4, r.err
+        assert r.out == ""
+        assert r.err == (
+            f"aiq: error: {team.member} is not ADMIN of any practice; to check the master key "
+            "against the stored credentials needs ADMIN (ask an OWNER to run aiq members "
+            "set-role; aiq status shows where the master key is)\n"
+        )
+    # An ADMIN checks the key against the credentials of its practice (the fixture's stand-in,
+    # sealed by no key this machine holds).
+    r = aiq(capsys, "--db", team.url_of(team.admin), "keys", "status", "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["credentials"] == 1 and doc["unreadable"] == ["Alpha Spa"]
+    assert doc["master_key"]["found"] is True
 
 
 @pytest.fixture(scope="module")
