@@ -116,10 +116,19 @@ class Sandbox:
                 p = new_practice(
                     spec, self.config.seed, self.config.clinics, self.config.years, self.today
                 )
-                if self._days_advanced:
-                    p.advance(self._days_advanced)
                 self._practices[account_id] = p
+                if self._days_advanced:
+                    p = self._changing(account_id)
+                    p.advance(self._days_advanced)
             return p
+
+    def _changing(self, account_id: int) -> Practice:
+        """The account's practice, about to change: a private copy if it was shared (see
+        `keep_generated`). Called with the lock held."""
+        p = self._practices[account_id]
+        if p.shared:
+            p = self._practices[account_id] = p.copy()
+        return p
 
     def warm(self) -> None:
         """Generate every account's data now rather than on its first request."""
@@ -139,8 +148,8 @@ class Sandbox:
             raise ValueError("the clock only moves forward")
         with self.lock:
             self._days_advanced += days
-            for p in self._practices.values():
-                p.advance(days)
+            for account_id in list(self._practices):
+                self._changing(account_id).advance(days)
             return self.now
 
     def truth(self, account_id: int | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -182,7 +191,9 @@ class Sandbox:
         if kind != "cancellations":
             raise ValueError(f"unknown anomaly kind {kind!r}")
         with self.lock:
-            return self.practice(account_id).inject_cancellations(clinic_id, date, share)
+            account_id = self.default_account_id if account_id is None else account_id
+            self.practice(account_id)
+            return self._changing(account_id).inject_cancellations(clinic_id, date, share)
 
     # -- sign-in and sessions ---------------------------------------------------------------
 

@@ -9,6 +9,7 @@ advancing the clock plans one more day per day and releases what has come due.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import heapq
@@ -17,7 +18,7 @@ import random
 import threading
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -48,10 +49,23 @@ def derive_seed(*parts: object) -> int:
 
 @dataclass
 class _Generated:
-    """A generated practice kept for reuse: its state as generated, and its truth at that state."""
+    """A generated practice kept for reuse: the practice itself, shared read-only by every
+    sandbox of its config until one changes its data; its state as generated, pickled when the
+    first copy is made; and its truth at that state."""
 
-    state: bytes
+    shared: Practice
+    state: bytes | None = None
     truth: bytes | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def copy(self) -> Practice:
+        """A private copy of the practice as generated."""
+        with self.lock:
+            if self.state is None:
+                self.state = pickle.dumps(self.shared, protocol=pickle.HIGHEST_PROTOCOL)
+        practice: Practice = pickle.loads(self.state)
+        practice._generated = self
+        return practice
 
 
 _KEEP_GENERATED = 0
@@ -61,12 +75,13 @@ _GENERATED_LOCK = threading.Lock()
 
 def keep_generated(practices: int = 8) -> None:
     """Keep the last `practices` generated practices in memory, so that another sandbox of the
-    same config and account starts from a copy instead of generating the data again.
+    same config and account uses the same data instead of generating it again.
 
-    For a process that builds many sandboxes alike (a test suite, a benchmark): a copy takes
-    about two thirds of the time generating does, a copy's truth (see `Practice.truth`) is
-    shared until its data changes, and a practice costs some megabytes while kept. Off (0) by
-    default.
+    For a process that builds many sandboxes alike (a test suite, a benchmark). The sandboxes
+    share the practice read-only, its query cache and its truth (see `Practice.truth`) included;
+    one whose data changes (the clock moved, an anomaly injected) works on a private copy from
+    then on, made from the state as generated (a copy takes about two thirds of the time
+    generating does). A practice costs some megabytes while kept. Off (0) by default.
     """
     global _KEEP_GENERATED
     with _GENERATED_LOCK:
@@ -78,7 +93,9 @@ def keep_generated(practices: int = 8) -> None:
 def new_practice(
     spec: AccountSpec, seed: int, n_clinics: int, years: int, today: dt.date
 ) -> Practice:
-    """The practice of `spec`, generated, or copied from a kept one (see `keep_generated`)."""
+    """The practice of `spec`: generated, or, while practices are kept (see `keep_generated`),
+    the kept one, shared: its `shared` is True, and its holder must `copy()` it before
+    changing its data (`Sandbox` does)."""
     if not _KEEP_GENERATED:
         return Practice(spec, seed, n_clinics, years, today)
     key = (spec, seed, n_clinics, years, today)
@@ -88,15 +105,13 @@ def new_practice(
             _GENERATED.move_to_end(key)
     if kept is None:
         practice = Practice(spec, seed, n_clinics, years, today)
-        kept = _Generated(pickle.dumps(practice, protocol=pickle.HIGHEST_PROTOCOL))
+        practice.shared = True
+        kept = practice._generated = _Generated(practice)
         with _GENERATED_LOCK:
             _GENERATED[key] = kept
             while len(_GENERATED) > _KEEP_GENERATED:
                 _GENERATED.popitem(last=False)
-    else:
-        practice = pickle.loads(kept.state)
-    practice._generated = kept
-    return practice
+    return kept.shared
 
 
 class Practice:
@@ -126,6 +141,7 @@ class Practice:
         self._seq = 0
         self._bulk = True  # while generating, events are sorted once rather than heaped
         self.version = 0
+        self.shared = False  # shared by several sandboxes (new_practice): read-only
         self._cache: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
         self._truth: tuple[int, bytes] | None = None
         self._generated: _Generated | None = None
@@ -225,8 +241,20 @@ class Practice:
             del self.appointments[a.id]
             self.appts_by_day[a.start.date()].remove(a)
 
+    def copy(self) -> Practice:
+        """A private copy of this practice, to change (of a shared one: as generated)."""
+        if self._generated is not None and self.version == 0:
+            return self._generated.copy()
+        practice: Practice = pickle.loads(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+        return practice
+
+    def _changing(self) -> None:
+        if self.shared:
+            raise RuntimeError("a shared practice is read-only: change a copy() of it")
+
     def advance(self, days: int) -> None:
         """Move the clock `days` days forward, one day at a time (so 2 x 1 day == 2 days)."""
+        self._changing()
         for _ in range(days):
             self.now += _DAY
             self._plan_until(self.now.date() + dt.timedelta(days=HORIZON_DAYS))
@@ -236,16 +264,21 @@ class Practice:
 
     # -- queries ----------------------------------------------------------------------------
 
+    # The query cache of a shared practice is used by the threads of several sandboxes: each
+    # step holds up alone, and one that races another (the same key dropped twice) is skipped.
+
     def _cached(self, key: tuple[Any, ...]) -> list[Any] | None:
         hit = self._cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
+            with contextlib.suppress(KeyError):
+                self._cache.move_to_end(key)
         return hit
 
     def _store(self, key: tuple[Any, ...], rows: list[Any]) -> list[Any]:
         self._cache[key] = rows
         if len(self._cache) > _QUERY_CACHE:
-            self._cache.popitem(last=False)
+            with contextlib.suppress(KeyError):
+                self._cache.popitem(last=False)
         return rows
 
     @staticmethod
@@ -414,7 +447,7 @@ class Practice:
     def __getstate__(self) -> dict[str, Any]:
         # A copy starts with no caches of its own and no tie to a kept practice.
         state = self.__dict__.copy()
-        state.update(_cache=OrderedDict(), _truth=None, _generated=None)
+        state.update(_cache=OrderedDict(), _truth=None, _generated=None, shared=False)
         return state
 
     # -- anomalies --------------------------------------------------------------------------
@@ -425,6 +458,7 @@ class Practice:
         Their checkout invoices and fees disappear as if they had never been rung up. Returns
         how many appointments were canceled.
         """
+        self._changing()
         rng = random.Random(derive_seed(self.seed, "anomaly", clinic_id, day.toordinal()))
         targets = [
             a
