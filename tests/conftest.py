@@ -122,11 +122,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[object]:
-    """A migrated store on each database."""
+    """A migrated store on each database (a copy of one migrated once a run)."""
     from aiq.store.db import open_store
 
+    templates.migrated(db_url)
     s = open_store(db_url, migrate=False)
-    s.upgrade()
     try:
         yield s
     finally:

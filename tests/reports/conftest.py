@@ -16,6 +16,7 @@ import pytest
 
 from aiq.reports.api import ReportRequest
 from aiq.store.db import Store, open_store
+from tests import templates
 from tests.conftest import IN_CI, PG_URL, _pg_schema_url, postgres_unavailable
 from tests.reports import handmade
 from tests.sync.conftest import (  # noqa: F401 (fixtures)
@@ -48,9 +49,7 @@ def module_database(dialect: str, tmp_path_factory: pytest.TempPathFactory) -> I
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'create schema "{schema}"')
         url = _pg_schema_url(schema)
-    store = open_store(url, migrate=False)
-    store.upgrade()
-    store.dispose()
+    templates.migrated(url)
     try:
         yield url
     finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -142,3 +144,86 @@ def test_0006_downgrades_and_upgrades_again(db_url: str) -> None:
             assert str(times[1]) == backdated
     finally:
         store.dispose()
+
+
+def _catalog(url: str) -> dict[str, Any]:
+    """What a database's schema is made of, with the schema's own name taken out."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        from tests.templates import sqlite_path
+
+        with contextlib.closing(sqlite3.connect(sqlite_path(url))) as conn:
+            rows = conn.execute("select type, name, tbl_name, sql from sqlite_master").fetchall()
+            version = conn.execute("select version_num from alembic_version").fetchall()
+        return {"objects": sorted(rows, key=repr), "version": version}
+    import psycopg
+
+    from tests.conftest import PG_URL
+    from tests.templates import pg_schema_of
+
+    schema = pg_schema_of(url)
+    queries = {
+        "columns": "select table_name, column_name, data_type, is_nullable, column_default "
+        "from information_schema.columns where table_schema = %(s)s",
+        "indexes": "select tablename, indexname, indexdef from pg_indexes where schemaname = %(s)s",
+        "constraints": "select conrelid::regclass::text, conname, pg_get_constraintdef(c.oid) "
+        "from pg_constraint c join pg_namespace n on n.oid = c.connamespace "
+        "where n.nspname = %(s)s",
+        "policies": "select tablename, policyname, permissive, roles::text, cmd, qual, with_check "
+        "from pg_policies where schemaname = %(s)s",
+        "rls": "select relname, relrowsecurity, relforcerowsecurity from pg_class c "
+        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = %(s)s and relkind = 'r'",
+        "functions": "select proname, prosrc, proconfig::text, prosecdef from pg_proc p "
+        "join pg_namespace n on n.oid = p.pronamespace where n.nspname = %(s)s",
+        "triggers": "select event_object_table, trigger_name, action_timing, event_manipulation, "
+        "action_statement from information_schema.triggers where trigger_schema = %(s)s",
+        "grants": "select grantee, table_name, privilege_type from "
+        "information_schema.role_table_grants where table_schema = %(s)s",
+        "version": f'select version_num from "{schema}".alembic_version',
+    }
+    out: dict[str, Any] = {}
+    with psycopg.connect(PG_URL) as conn:
+        conn.execute(f'set search_path = "{schema}"')
+        for name, sql in queries.items():
+            rows = conn.execute(sql, {"s": schema}).fetchall()
+            out[name] = sorted(repr(r).replace(schema, "SCHEMA") for r in rows)
+    return out
+
+
+def test_the_tests_copy_of_a_migrated_database_is_what_the_migrations_make(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The `store` fixture copies a database migrated once a run (tests/templates.py): the copy
+    must be exactly what the migrations make, tables, indexes, policies, functions and grants."""
+    from tests.conftest import _pg_schema_url
+    from tests.templates import migrated
+
+    if db_url.startswith("sqlite"):
+        other = f"sqlite:///{tmp_path / 'copy.db'}"
+    else:
+        import secrets
+
+        import psycopg
+
+        from tests.conftest import PG_URL
+
+        name = f"t_{secrets.token_hex(6)}"
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'create schema "{name}"')
+        other = _pg_schema_url(name)
+    try:
+        store = open_store(db_url, migrate=False)
+        try:
+            store.upgrade()
+        finally:
+            store.dispose()
+        migrated(other)
+        made, copied = _catalog(db_url), _catalog(other)
+        assert made["version"] and made == copied
+        if not db_url.startswith("sqlite"):  # it compared what matters: none of it is empty
+            assert all(made[k] for k in ("indexes", "policies", "functions", "grants"))
+    finally:
+        if not db_url.startswith("sqlite"):
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'drop schema if exists "{name}" cascade')
