@@ -263,10 +263,15 @@ def build_app(sb: Sandbox) -> Starlette:
         page = _page(body.get("page_number"))
         with sb.lock:
             practice: Practice = sb.practice(session.account_id)
-            rows = practice.find_appointments(start, end, clinic_id, provider_id)
             now, ser = practice.now, practice.serializer
-            payload = _paginate(
-                rows, page, APPOINTMENTS_PER_PAGE, lambda a: ser.appointment(a, now)
+            payload = practice.page(
+                ("appointments", start, end, clinic_id, provider_id, page),
+                lambda: _paginate(
+                    practice.find_appointments(start, end, clinic_id, provider_id),
+                    page,
+                    APPOINTMENTS_PER_PAGE,
+                    lambda a: ser.appointment(a, now),
+                ),
             )
         return Response(payload, media_type="application/json")
 
@@ -283,17 +288,20 @@ def build_app(sb: Sandbox) -> Starlette:
                 "invoice_status", f"The selected invoice status {unknown[0]!r} is invalid."
             )
         page = _page(body.get("page_number"))
+        clinics, users = _int_list(body, "clinic_id"), _int_list(body, "user_id")
+        wanted = frozenset(statuses)
         with sb.lock:
             practice: Practice = sb.practice(session.account_id)
-            rows = practice.find_invoices(
-                start,
-                end,
-                _int_list(body, "clinic_id"),
-                _int_list(body, "user_id"),
-                frozenset(statuses),
-            )
             now, ser = practice.now, practice.serializer
-            payload = _paginate(rows, page, INVOICES_PER_PAGE, lambda i: ser.invoice(i, now))
+            payload = practice.page(
+                ("invoices", start, end, clinics, users, wanted, page),
+                lambda: _paginate(
+                    practice.find_invoices(start, end, clinics, users, wanted),
+                    page,
+                    INVOICES_PER_PAGE,
+                    lambda i: ser.invoice(i, now),
+                ),
+            )
         return Response(payload, media_type="application/json")
 
     # -- admin ---------------------------------------------------------------------------------

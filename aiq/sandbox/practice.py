@@ -18,6 +18,7 @@ import random
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ _BOOK, _INVOICE, _RESCHEDULE, _DELETE = 0, 1, 2, 3
 _DAY = dt.timedelta(days=1)
 NOON = dt.time(12, 0)
 _QUERY_CACHE = 32
+_PAGE_CACHE_BYTES = 32 << 20  # the answers kept (a sync of the default practice reads ~70 MB)
 
 
 def derive_seed(*parts: object) -> int:
@@ -143,6 +145,8 @@ class Practice:
         self.version = 0
         self.shared = False  # shared by several sandboxes (new_practice): read-only
         self._cache: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
+        self._pages: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._page_bytes = 0
         self._truth: tuple[int, bytes] | None = None
         self._generated: _Generated | None = None
         self.model = DemandModel(self.catalog, self.history_start, today, self._new_patient)
@@ -261,6 +265,8 @@ class Practice:
             self._release()
         self.version += 1
         self._cache.clear()
+        self._pages.clear()
+        self._page_bytes = 0
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -280,6 +286,23 @@ class Practice:
             with contextlib.suppress(KeyError):
                 self._cache.popitem(last=False)
         return rows
+
+    def page(self, key: tuple[Any, ...], make: Callable[[], bytes]) -> bytes:
+        """The answer ``key`` names (a query and a page of it), made by ``make`` unless kept.
+
+        An answer depends only on the data and the clock, which change together with the
+        version: kept answers go when they do. Sandboxes that share a practice share its answers
+        (a test suite asks for the same pages again and again)."""
+        hit = self._pages.get(key)
+        if hit is not None:
+            return hit
+        body = make()
+        self._pages[key] = body
+        self._page_bytes += len(body)
+        while self._page_bytes > _PAGE_CACHE_BYTES and self._pages:
+            with contextlib.suppress(KeyError):
+                self._page_bytes -= len(self._pages.popitem(last=False)[1])
+        return body
 
     @staticmethod
     def _days(index: dict[dt.date, list[Any]], start: dt.date, end: dt.date) -> list[Any]:
@@ -447,7 +470,14 @@ class Practice:
     def __getstate__(self) -> dict[str, Any]:
         # A copy starts with no caches of its own and no tie to a kept practice.
         state = self.__dict__.copy()
-        state.update(_cache=OrderedDict(), _truth=None, _generated=None, shared=False)
+        state.update(
+            _cache=OrderedDict(),
+            _pages=OrderedDict(),
+            _page_bytes=0,
+            _truth=None,
+            _generated=None,
+            shared=False,
+        )
         return state
 
     # -- anomalies --------------------------------------------------------------------------
@@ -492,6 +522,8 @@ class Practice:
                 obj.dead = True
         self.version += 1
         self._cache.clear()
+        self._pages.clear()
+        self._page_bytes = 0
         return len(chosen)
 
     def _drop_invoice(self, inv: Invoice) -> None:

@@ -126,3 +126,37 @@ def test_injected_anomaly_is_a_day_of_cancellations() -> None:
     assert changed > 0 and total2 == total
     assert canceled2 == canceled + changed and canceled2 / total2 > 0.5
     assert invoices2 < invoices
+
+
+def test_sandboxes_of_one_config_share_the_data_until_one_changes_it() -> None:
+    """In a test process practices are kept (tests/conftest.py): sandboxes of one config read
+    the same data, answers included, and the one whose clock moves or data changes goes on with
+    its own copy, leaving the others as they were, over HTTP too."""
+    from aiq.sandbox.server import serve_in_thread
+    from tests.sandbox.helpers import page
+
+    config = make_config(clinics=1, seed=31)
+    still, moved, hit = Sandbox(config), Sandbox(config), Sandbox(config)
+    assert still.practice() is moved.practice() is hit.practice()
+    truth = still.truth()
+    # The coming days' appointments: two days on, what was booked has happened.
+    start, end = TEST_TODAY.isoformat(), (TEST_TODAY + dt.timedelta(days=2)).isoformat()
+    with (
+        serve_in_thread(still) as a,
+        serve_in_thread(moved) as b,
+        httpx.Client(base_url=a.base_url) as on_still,
+        httpx.Client(base_url=b.base_url) as on_moved,
+    ):
+        sign_in(on_still)
+        sign_in(on_moved)
+        before = page(on_still, "appointments", start, end)
+        assert page(on_moved, "appointments", start, end) == before
+        moved.advance(2)
+        clinic = truth["clinics"][0]["id"]
+        hit.inject_anomaly(None, clinic, TEST_TODAY - dt.timedelta(days=3))
+        assert len({id(s.practice()) for s in (still, moved, hit)}) == 3
+        assert still.practice().shared and not moved.practice().shared
+        assert page(on_still, "appointments", start, end) == before  # the kept answer, still right
+        assert page(on_moved, "appointments", start, end) != before  # two days of changes since
+    assert still.truth() == truth
+    assert moved.truth() != truth and hit.truth() != truth
