@@ -542,6 +542,7 @@ class SandboxApp(Starlette):
                 piece = body[i : i + TRICKLE_BYTES]
                 more = i + TRICKLE_BYTES < len(body)
                 await send({"type": "http.response.body", "body": piece, "more_body": more})
+                self.sandbox.faults.trickled += 1
                 if more:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(gone.wait(), pause)

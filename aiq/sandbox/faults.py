@@ -134,6 +134,8 @@ class Faults:
     rules: list[FaultRule] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
     """How many times each kind fired."""
+    trickled: int = 0
+    """How many pieces trickled answers were sent in, all told."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
