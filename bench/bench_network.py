@@ -30,7 +30,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -52,12 +51,15 @@ from aiq.sync.plan import windows_between
 from bench.common import (
     EMAIL,
     PASSWORD,
-    ROOT,
     TODAY,
+    cpu_seconds,
     machine,
     peak_rss_mb,
+    revision,
     sandbox_process,
+    seconds,
 )
+from bench.common import sandbox_admin as admin
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_DATABASE = "aiq_bench_network"
@@ -70,12 +72,6 @@ LIMITED_429_TARGET = 0.01
 INTERNET_RATIO_TARGET = 1.3
 MONTH_TARGET_SECONDS = 120.0
 LOGIN_PATHS = ("/api/login", "/api/login/2fa")
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds of this process so far (every thread)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # --- the syncing child --------------------------------------------------------------------------
@@ -402,12 +398,6 @@ class ProfileResult:
     floor: dict[str, Any] = field(default_factory=dict)
 
 
-def admin(base_url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    response = httpx.request(method, f"{base_url}{path}", json=body, timeout=30)
-    response.raise_for_status()
-    return response.json()
-
-
 def bucket(network: dict[str, Any]) -> tuple[float, int]:
     """The profile's rate (requests a second) and burst (the bucket's size)."""
     per_minute = float(network["rate_limit_per_minute"])
@@ -475,30 +465,6 @@ def run_profile(
             out.floor = run_measured(["_floor", base, str(log_path), str(settings.concurrency)])
         print(f"{profile} floor: {json.dumps(out.floor)}", file=sys.stderr)
     return out
-
-
-def revision() -> str:
-    """The commit measured, and the files of aiq's sync path the working tree had changed (work
-    in progress, which the run measured too)."""
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-            ).stdout
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-
-    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    paths = ("aiq/ar", "aiq/sync", "aiq/store", "aiq/sandbox")  # what a sync runs
-    changed = [line[3:] for line in git("status", "--porcelain", "--", *paths).splitlines()]
-    if not changed:
-        return f"commit {head}"
-    return f"commit {head} with uncommitted changes (work in progress) to {', '.join(changed)}"
-
-
-def seconds(s: float) -> str:
-    return f"{s:.1f} s" if s < 120 else f"{s:.0f} s ({s / 60:.1f} min)"
 
 
 def month_text(sync: dict[str, Any]) -> str:
