@@ -9,7 +9,6 @@ that delete and purge do not disturb one another and no test pays for a sync of 
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,17 +18,15 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from aiq.config import SyncSettings
 from aiq.sandbox import Sandbox
 from aiq.sandbox.server import serve_in_thread
 from aiq.sandbox.testing import make_config
 from aiq.store.db import Store, open_store
-from aiq.store.models import Org, metadata, table_of
-from aiq.sync.engine import SyncEngine, SyncOptions
+from aiq.store.models import metadata
 from tests.conftest import PG_URL
-from tests.sync.conftest import RECENT, SINCE, make_client
+from tests.sync.conftest import RECENT, SINCE, add_org, sync_once
 from tests.templates import template
 
 ORG_A = "Glow Med Spa"
@@ -53,32 +50,9 @@ def _sync_orgs(url: str) -> dict[str, Any]:
     ids = []
     try:
         with serve_in_thread(Sandbox(make_config())) as running:
-            today = running.sandbox.now.date()
             for name, account, since in ((ORG_A, 4411, SINCE), (ORG_B, 4412, RECENT)):
-                with store.begin() as conn:
-                    res = conn.execute(
-                        insert(table_of(Org)).values(
-                            name=name,
-                            ar_account_id=account,
-                            ar_base_url="",
-                            currency="USD",
-                            status="active",
-                            created_at=dt.datetime(2026, 1, 1),
-                        )
-                    )
-                    assert res.inserted_primary_key is not None
-                    org_id = int(res.inserted_primary_key[0])
-                client = make_client(running.base_url)
-                try:
-                    report = SyncEngine(
-                        store,
-                        client,
-                        org_id,
-                        SyncSettings(concurrency=4),
-                        SyncOptions(today=today, since=since),
-                    ).run()
-                finally:
-                    client.close()
+                org_id = add_org(store, name, account)
+                report = sync_once(store, org_id, running, since=since)
                 assert report.status == "ok", report.errors
                 ids.append(org_id)
     finally:
