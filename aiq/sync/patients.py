@@ -210,8 +210,11 @@ class PatientTap:
     def visits(self) -> Iterator[list[AppointmentFact]]:
         """Each patient's appointments (in no particular order), one patient at a time."""
         values, w = self._appointments, _A_WIDTH
-        by_patient = sorted(self._kept()[0], key=lambda j: values[j * w + A_PATIENT])
-        for _, positions in itertools.groupby(by_patient, key=lambda j: values[j * w + A_PATIENT]):
+
+        def patient(j: int) -> int:
+            return values[j * w + A_PATIENT]
+
+        for _, positions in itertools.groupby(sorted(self._kept()[0], key=patient), key=patient):
             appts: list[AppointmentFact] = []
             for j in positions:
                 f: list[int | None] = list(values[j * w : j * w + w])
