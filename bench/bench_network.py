@@ -50,11 +50,14 @@ from aiq.config import ARSettings, SyncSettings
 from aiq.sync.plan import windows_between
 from bench.common import (
     EMAIL,
+    ORG_NAME,
     PASSWORD,
     TODAY,
     cpu_seconds,
     machine,
     peak_rss_mb,
+    prepare_db,
+    rate_limit,
     revision,
     sandbox_process,
     seconds,
@@ -65,7 +68,6 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_DATABASE = "aiq_bench_network"
 PROFILES = ("loopback", "internet", "limited")
 POLL_SECONDS = 0.5
-ORG_NAME = "bench"
 # Targets printed beside the figures.
 LIMITED_RATIO_TARGET = 1.1
 LIMITED_429_TARGET = 0.01
@@ -307,31 +309,6 @@ class Database:
         )
 
 
-def prepare(db: Database, base_url: str) -> None:
-    """Create aiq's schema and the practice's row (so the poll knows its id)."""
-    from sqlalchemy import insert
-
-    from aiq.store.db import open_store
-    from aiq.store.models import Org, table_of
-
-    store = open_store(db.url, migrate=False)
-    store.upgrade()
-    with store.begin() as conn:
-        db.org_id = int(
-            conn.execute(
-                insert(table_of(Org)).values(
-                    name=ORG_NAME,
-                    ar_account_id=4411,
-                    ar_base_url=base_url,
-                    currency="USD",
-                    status="active",
-                    created_at=dt.datetime(2026, 1, 1),
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-        )
-    store.dispose()
-
-
 @contextmanager
 def fresh_database(dialect: str, tmp: Path, name: str) -> Iterator[Database]:
     if dialect == "sqlite":
@@ -398,18 +375,11 @@ class ProfileResult:
     floor: dict[str, Any] = field(default_factory=dict)
 
 
-def bucket(network: dict[str, Any]) -> tuple[float, int]:
-    """The profile's rate (requests a second) and burst (the bucket's size)."""
-    per_minute = float(network["rate_limit_per_minute"])
-    burst = network["burst"] if network["burst"] is not None else max(1, int(per_minute))
-    return per_minute / 60.0, int(burst)
-
-
 def measure_sync(
     base_url: str, profile: str, db: Database, log_path: Path, settings: SyncSettings
 ) -> dict[str, Any]:
     """aiq's first full sync into ``db``, with the sandbox's counts and the month poll."""
-    prepare(db, base_url)
+    db.org_id = prepare_db(db.url, base_url)
     admin(base_url, "POST", "/__sandbox/network", {"profile": profile})  # full buckets, 0 429s
     admin(base_url, "DELETE", "/__sandbox/stats")
     poll = MonthPoll(db, month_targets(settings))
@@ -454,7 +424,7 @@ def run_profile(
         first = out.syncs[dialects[0]]
         needed = first["requests"] - first["throttled"]
         if limited:
-            rate, burst = bucket(network)
+            rate, burst = rate_limit(network)
             out.floor = {
                 "wall": max(0.0, needed - burst) / rate,
                 "requests": needed,

@@ -52,11 +52,14 @@ from typing import Any
 
 from bench.common import (
     EMAIL,
+    ORG_NAME,
     PASSWORD,
     TODAY,
     cpu_seconds,
     machine,
     peak_rss_mb,
+    prepare_db,
+    rate_limit,
     revision,
     rss_mb,
     sandbox_admin,
@@ -67,7 +70,6 @@ from bench.common import (
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_PREFIX = "aiq_bench_pp"
-ORG_NAME = "bench"
 PROFILES = ("loopback", "internet", "limited")
 RUNS_A_DAY = 46  # with the daemon every 30 minutes: 48 slots, the pass takes the place of two
 RSS_TARGET_MB = 150.0  # the issue's target for the large practice
@@ -267,28 +269,6 @@ def new_db(dialect: str, tmp: Path, name: str) -> Db:
     return db
 
 
-def prepare(db: Db, base_url: str) -> None:
-    from sqlalchemy import insert
-
-    from aiq.store.db import open_store
-    from aiq.store.models import Org, table_of
-
-    store = open_store(db.url, migrate=False)
-    store.upgrade()
-    with store.begin() as conn:
-        conn.execute(
-            insert(table_of(Org)).values(
-                name=ORG_NAME,
-                ar_account_id=4411,
-                ar_base_url=base_url,
-                currency="USD",
-                status="active",
-                created_at=dt.datetime(2026, 1, 1),
-            )
-        )
-    store.dispose()
-
-
 def copy_db(src: Db, tmp: Path, name: str) -> Db:
     """A copy of ``src`` as it is (no process may be using it)."""
     if src.dialect == "sqlite":
@@ -366,14 +346,13 @@ def counted(base_url: str, profile: str, run: Callable[[], dict[str, Any]]) -> d
 
 def rate_floor(network: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """The time the rate limit needs for the requests that were answered (the bucket full)."""
-    per_minute = float(network["rate_limit_per_minute"])
-    burst = network["burst"] if network["burst"] is not None else max(1, int(per_minute))
+    rate, burst = rate_limit(network)
     needed = result["requests"] - result["throttled"]
     return {
-        "wall": max(0.0, needed - burst) / (per_minute / 60.0),
+        "wall": max(0.0, needed - burst) / rate,
         "requests": needed,
-        "per_minute": per_minute,
-        "burst": int(burst),
+        "per_minute": float(network["rate_limit_per_minute"]),
+        "burst": burst,
     }
 
 
@@ -398,7 +377,7 @@ def default_practice(
     out = DefaultResult(dialect)
     with sandbox_process(args.clinics, args.years, extra_args=("--profile", "loopback")) as base:
         start = new_db(dialect, tmp, f"default-{dialect}-start")
-        prepare(start, base)
+        prepare_db(start.url, base)
         out.first = counted(base, "loopback", lambda: run_child("first", start, base))
         log(f"default {dialect} first sync", out.first)
         after: Db | None = None
@@ -446,7 +425,7 @@ def large_practice(args: argparse.Namespace, dialect: str, tmp: Path) -> LargeRe
     out = LargeResult(dialect)
     with sandbox_process(args.large_clinics, args.large_years) as base:
         start = new_db(dialect, tmp, f"large-{dialect}-start")
-        prepare(start, base)
+        prepare_db(start.url, base)
         out.first = counted(base, "loopback", lambda: run_child("first", start, base))
         log(f"large {dialect} first sync", out.first)
         kept: Db | None = None

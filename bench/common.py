@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 TODAY = date(2026, 11, 26)
 EMAIL, PASSWORD = "owner@glowmedspa.example", "sandbox-password"
+ORG_NAME = "bench"
+"""The name of the practice a benchmark syncs into its database (``prepare_db``)."""
 
 
 def peak_rss_mb() -> float:
@@ -181,3 +183,41 @@ def revision(paths: Sequence[str] = ("aiq/ar", "aiq/sync", "aiq/store", "aiq/san
 def seconds(s: float) -> str:
     """A duration for a table: seconds, and minutes too from two minutes on."""
     return f"{s:.1f} s" if s < 120 else f"{s:.0f} s ({s / 60:.1f} min)"
+
+
+def prepare_db(url: str, base_url: str) -> int:
+    """Give the empty database at ``url`` aiq's schema and the bench practice's row (the
+    sandbox's default account, served at ``base_url``); returns the practice's id."""
+    import datetime as dt
+
+    from sqlalchemy import insert
+
+    from aiq.store.db import open_store
+    from aiq.store.models import Org, table_of
+
+    store = open_store(url, migrate=False)
+    try:
+        store.upgrade()
+        with store.begin() as conn:
+            key = conn.execute(
+                insert(table_of(Org)).values(
+                    name=ORG_NAME,
+                    ar_account_id=4411,
+                    ar_base_url=base_url,
+                    currency="USD",
+                    status="active",
+                    created_at=dt.datetime(2026, 1, 1),
+                )
+            ).inserted_primary_key
+    finally:
+        store.dispose()
+    assert key is not None
+    return int(key[0])
+
+
+def rate_limit(network: dict[str, Any]) -> tuple[float, int]:
+    """A sandbox network profile's rate (requests a second) and burst (the bucket's size), from
+    ``GET /__sandbox/network``."""
+    per_minute = float(network["rate_limit_per_minute"])
+    burst = network["burst"] if network["burst"] is not None else max(1, int(per_minute))
+    return per_minute / 60.0, int(burst)
